@@ -1,0 +1,150 @@
+-- Salescope canonical schema (DuckDB). Every fact row carries the batch that wrote it.
+-- Ids are strings (leading zeros kept). Amounts are DOUBLE in the deal's own currency.
+-- Each table that imports upsert into has a *_prev twin (same columns + replaced_by, created by
+-- data/store.py) holding the version a batch overwrote, so `undo BATCH` restores the exact prior state.
+-- Fact tables declare no PRIMARY KEY: the importer guarantees unique keys itself, and bulk loads into
+-- DuckDB run several times faster without an ART index (the keys are noted beside each table).
+
+CREATE SEQUENCE IF NOT EXISTS batch_seq START 1;
+
+CREATE TABLE IF NOT EXISTS imports (
+    batch_id      INTEGER PRIMARY KEY,
+    kind          VARCHAR NOT NULL,        -- deals, leads, stage_history, activities, accounts, reps, targets, demo
+    file_name     VARCHAR,
+    sha256        VARCHAR,
+    imported_at   TIMESTAMP NOT NULL,
+    snapshot_date DATE,                    -- deals uploads only
+    rows_read     BIGINT DEFAULT 0,
+    inserted      BIGINT DEFAULT 0,
+    updated       BIGINT DEFAULT 0,
+    unchanged     BIGINT DEFAULT 0,
+    rejected      BIGINT DEFAULT 0,
+    skipped       BIGINT DEFAULT 0,
+    mapping       VARCHAR,                 -- JSON {source header: canonical field}
+    notes         VARCHAR,                 -- JSON list of notes (e.g. date order decided)
+    status        VARCHAR NOT NULL,        -- done, failed, undone
+    is_demo       BOOLEAN DEFAULT FALSE,
+    stages_changed BOOLEAN DEFAULT FALSE   -- the batch replaced the pipeline (its prior version is in stages_prev)
+);
+
+CREATE TABLE IF NOT EXISTS rejected_rows (
+    batch_id    INTEGER NOT NULL,
+    line        BIGINT,
+    column_name VARCHAR,
+    reason      VARCHAR,                   -- English text
+    reason_code VARCHAR,                   -- stable key, translated by the UI
+    params      VARCHAR,                   -- JSON parameters of the reason
+    raw         VARCHAR                    -- the original row text
+);
+
+CREATE TABLE IF NOT EXISTS saved_mappings (
+    header_key VARCHAR PRIMARY KEY,        -- normalised, sorted header set
+    kind       VARCHAR NOT NULL,
+    mapping    VARCHAR NOT NULL,           -- JSON {source header: canonical field}
+    saved_at   TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS stages (
+    name        VARCHAR NOT NULL,          -- key
+    position    INTEGER NOT NULL,          -- pipeline order; won/lost stages come last
+    probability DOUBLE,                    -- default win probability 0..1
+    is_won      BOOLEAN NOT NULL DEFAULT FALSE,
+    is_lost     BOOLEAN NOT NULL DEFAULT FALSE,
+    source      VARCHAR NOT NULL,          -- configured or learned
+    batch_id    INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS reps (
+    rep_id     VARCHAR NOT NULL,         -- key
+    name       VARCHAR,
+    email      VARCHAR,
+    team       VARCHAR,
+    manager_id VARCHAR,
+    region     VARCHAR,
+    hired_on   DATE,
+    left_on    DATE,
+    batch_id   INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id   VARCHAR NOT NULL,       -- key
+    name         VARCHAR,
+    industry     VARCHAR,
+    region       VARCHAR,
+    size         VARCHAR,
+    owner_rep_id VARCHAR,
+    created_on   DATE,
+    batch_id     INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS deals (
+    deal_id           VARCHAR NOT NULL,    -- key
+    account_id        VARCHAR,
+    owner_rep_id      VARCHAR,
+    name              VARCHAR,
+    product           VARCHAR,
+    amount            DOUBLE,
+    currency          VARCHAR,
+    stage             VARCHAR,
+    status            VARCHAR NOT NULL,    -- open, won, lost
+    created_on        DATE,
+    close_date        DATE,                -- expected or actual close
+    closed_on         DATE,                -- actual close (won/lost)
+    lost_reason       VARCHAR,
+    probability       DOUBLE,              -- 0..1
+    forecast_category VARCHAR,
+    source            VARCHAR,
+    batch_id          INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS leads (
+    lead_id      VARCHAR NOT NULL,       -- key
+    created_on   DATE,
+    source       VARCHAR,
+    owner_rep_id VARCHAR,
+    status       VARCHAR,
+    converted_on DATE,
+    deal_id      VARCHAR,
+    batch_id     INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS stage_history (
+    deal_id    VARCHAR NOT NULL,
+    stage      VARCHAR NOT NULL,
+    entered_at TIMESTAMP NOT NULL,
+    inferred   BOOLEAN NOT NULL DEFAULT FALSE,   -- true when rebuilt from snapshots
+    batch_id   INTEGER                   -- key: (deal_id, stage, entered_at)
+);
+
+CREATE TABLE IF NOT EXISTS activities (
+    activity_id  VARCHAR NOT NULL,       -- key
+    rep_id       VARCHAR,
+    account_id   VARCHAR,
+    deal_id      VARCHAR,
+    kind         VARCHAR,                  -- call, email, meeting, visit, task, other
+    occurred_at  TIMESTAMP,
+    duration_min DOUBLE,
+    outcome      VARCHAR,
+    batch_id     INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS targets (
+    scope        VARCHAR NOT NULL,         -- rep, team, company, product
+    scope_id     VARCHAR NOT NULL,         -- rep_id, team name, product, or '' for company
+    period_start DATE NOT NULL,
+    period_end   DATE NOT NULL,            -- inclusive
+    measure      VARCHAR NOT NULL,         -- revenue, deals, activities
+    value        DOUBLE NOT NULL,
+    batch_id     INTEGER                 -- key: (scope, scope_id, period_start, period_end, measure)
+);
+
+CREATE TABLE IF NOT EXISTS deal_snapshots (
+    batch_id      INTEGER NOT NULL,
+    snapshot_date DATE NOT NULL,
+    deal_id       VARCHAR NOT NULL,
+    stage         VARCHAR,
+    status        VARCHAR,
+    amount        DOUBLE,
+    close_date    DATE,
+    owner_rep_id  VARCHAR
+);

@@ -1,0 +1,576 @@
+"""The one module that talks SQL to the DuckDB file: every statement Salescope runs lives here.
+
+Each query is a named method; values are always bound parameters. Table and column names come
+only from the fixed `TABLES` map below (never from user input), so the few statements built per
+table are assembled from that closed list at import time.
+
+Writes happen in one transaction per import: upsert by the CRM's own id, keep the overwritten
+version in the table's `*_prev` twin, append the deal snapshot, log the batch. `undo` reverses
+exactly that. A crash mid-import leaves nothing behind: DuckDB rolls the open transaction back.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import polars as pl
+
+from data.ingest.problems import ImportProblem
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_DB = PACKAGE_DIR / "salescope.duckdb"
+SCHEMA_SQL = (PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A canonical table: its columns (without batch_id) and the columns of its natural key."""
+
+    name: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table("reps", ("rep_id", "name", "email", "team", "manager_id", "region", "hired_on", "left_on"), ("rep_id",)),
+        Table("accounts", ("account_id", "name", "industry", "region", "size", "owner_rep_id", "created_on"), ("account_id",)),
+        Table(
+            "deals",
+            ("deal_id", "account_id", "owner_rep_id", "name", "product", "amount", "currency", "stage", "status",
+             "created_on", "close_date", "closed_on", "lost_reason", "probability", "forecast_category", "source"),
+            ("deal_id",),
+        ),
+        Table("leads", ("lead_id", "created_on", "source", "owner_rep_id", "status", "converted_on", "deal_id"), ("lead_id",)),
+        Table("stage_history", ("deal_id", "stage", "entered_at", "inferred"), ("deal_id", "stage", "entered_at")),
+        Table("activities", ("activity_id", "rep_id", "account_id", "deal_id", "kind", "occurred_at", "duration_min", "outcome"), ("activity_id",)),
+        Table("targets", ("scope", "scope_id", "period_start", "period_end", "measure", "value"), ("scope", "scope_id", "period_start", "period_end", "measure")),
+    )
+}
+# Order in which undo/clear touch tables; stages and snapshots are handled beside them.
+FACT_TABLES: tuple[str, ...] = tuple(TABLES)
+STAGE_COLUMNS: tuple[str, ...] = ("name", "position", "probability", "is_won", "is_lost", "source")
+SNAPSHOT_COLUMNS: tuple[str, ...] = ("snapshot_date", "deal_id", "stage", "status", "amount", "close_date", "owner_rep_id")
+READABLE: tuple[str, ...] = FACT_TABLES + ("stages", "deal_snapshots", "imports", "rejected_rows", "saved_mappings")
+
+
+def _cols(cols: tuple[str, ...], prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{c}" for c in cols)
+
+
+def _key_match(key: tuple[str, ...], a: str, b: str) -> str:
+    return " AND ".join(f"{a}.{k} = {b}.{k}" for k in key)
+
+
+def _build_sql() -> dict[str, dict[str, str]]:
+    """Per-table statements, built once from the fixed TABLES map (identifiers only, no values)."""
+    sql: dict[str, dict[str, str]] = {}
+    for t in TABLES.values():
+        cols = _cols(t.columns)
+        differs = " OR ".join(f"s.{c} IS DISTINCT FROM t.{c}" for c in t.columns if c not in t.key)
+        key0 = t.key[0]
+        sql[t.name] = {
+            "create_prev": f"CREATE TABLE IF NOT EXISTS {t.name}_prev AS SELECT *, NULL::INTEGER AS replaced_by FROM {t.name} WHERE false",
+            # classify incoming rows against what is stored: new, changed or unchanged
+            "classify": (
+                f"CREATE OR REPLACE TEMP TABLE incoming_cls AS SELECT s.*, "
+                f"CASE WHEN t.{key0} IS NULL THEN 'new' WHEN ({differs or 'false'}) THEN 'changed' ELSE 'same' END AS _cls "
+                f"FROM incoming s LEFT JOIN {t.name} t ON {_key_match(t.key, 's', 't')}"
+            ),
+            "save_prev": (
+                f"INSERT INTO {t.name}_prev SELECT t.*, ? FROM {t.name} t "
+                f"WHERE EXISTS (SELECT 1 FROM incoming_cls s WHERE s._cls = 'changed' AND {_key_match(t.key, 's', 't')})"
+            ),
+            "delete_changed": (
+                f"DELETE FROM {t.name} t WHERE EXISTS (SELECT 1 FROM incoming_cls s "
+                f"WHERE s._cls = 'changed' AND {_key_match(t.key, 's', 't')})"
+            ),
+            "insert": f"INSERT INTO {t.name} ({cols}, batch_id) SELECT {cols}, ? FROM incoming_cls WHERE _cls <> 'same'",
+            "undo_delete": f"DELETE FROM {t.name} WHERE batch_id = ?",
+            "undo_restore": f"INSERT INTO {t.name} ({cols}, batch_id) SELECT {cols}, batch_id FROM {t.name}_prev WHERE replaced_by = ?",
+            "undo_forget": f"DELETE FROM {t.name}_prev WHERE replaced_by = ?",
+            "overwritten_later": (
+                f"SELECT DISTINCT p.replaced_by FROM {t.name}_prev p JOIN imports i ON i.batch_id = p.replaced_by "
+                f"WHERE p.batch_id = ? AND i.status = 'done'"
+            ),
+            "count": f"SELECT count(*) FROM {t.name}",
+            "select": f"SELECT * FROM {t.name}",
+            "clear": f"DELETE FROM {t.name}",
+            "clear_prev": f"DELETE FROM {t.name}_prev",
+            "incoming_schema": f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {cols} FROM {t.name} WHERE false",
+            "incoming_fill": f"INSERT INTO incoming ({cols}) SELECT {cols} FROM incoming_frame",
+        }
+    for name in ("stages", "deal_snapshots", "imports", "rejected_rows", "saved_mappings"):
+        sql[name] = {"count": f"SELECT count(*) FROM {name}", "select": f"SELECT * FROM {name}"}
+    return sql
+
+
+SQL = _build_sql()
+
+
+@dataclass
+class ImportWrite:
+    """Everything one file import writes, handed to `Store.apply_import` as one unit."""
+
+    kind: str
+    file_name: str | None
+    sha256: str | None
+    rows: pl.DataFrame                          # canonical columns of TABLES[kind] (no batch_id)
+    rows_read: int = 0
+    skipped: int = 0
+    rejects: pl.DataFrame | None = None         # line, column_name, reason, reason_code, params, raw
+    mapping: dict[str, str] = field(default_factory=dict)
+    notes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    snapshot_date: date | None = None           # deals only: append a snapshot at this date
+    new_reps: pl.DataFrame | None = None        # reps first seen as owners in this file
+    new_accounts: pl.DataFrame | None = None    # accounts first seen in this file
+    stages: pl.DataFrame | None = None          # the whole pipeline after this import, when it changed
+    is_demo: bool = False
+
+
+@dataclass
+class ImportCounts:
+    batch_id: int
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+REJECT_SCHEMA = {
+    "line": pl.Int64, "column_name": pl.String, "reason": pl.String,
+    "reason_code": pl.String, "params": pl.String, "raw": pl.String,
+}
+
+
+def _pl(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    """Run a query and return its rows as a polars frame (finishing any open result first)."""
+    cur.complete()
+    return cur.sql(sql, params=params).pl() if params else cur.sql(sql).pl()
+
+
+def resolve_db_path(path: str | Path | None = None) -> Path:
+    """--db PATH, else $SALESCOPE_DB, else data/salescope.duckdb beside this package."""
+    chosen = path or os.environ.get("SALESCOPE_DB") or DEFAULT_DB
+    return Path(chosen).expanduser().resolve()
+
+
+class Store:
+    """Owns the DuckDB connection of one process. Use `cursor()` per thread (one per script run)."""
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = resolve_db_path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:  # another process holds the file lock
+            if "lock" in str(exc).lower():
+                raise ImportProblem("db_locked", path=str(self.path)) from exc
+            raise
+        self.write_lock = threading.Lock()
+        if not read_only:
+            self._init_schema()
+
+    # ------------------------------------------------------------------ lifecycle
+    def _init_schema(self) -> None:
+        self.con.execute(SCHEMA_SQL)
+        for name in FACT_TABLES:
+            self.con.execute(SQL[name]["create_prev"])
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS stages_prev AS SELECT *, NULL::INTEGER AS replaced_by FROM stages WHERE false"
+        )
+
+    def close(self) -> None:
+        self.con.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for one thread or one script run (DuckDB connections are not thread-safe)."""
+        return self.con.cursor()
+
+    def checkpoint(self) -> None:
+        self.con.execute("CHECKPOINT")
+
+    # ------------------------------------------------------------------ reads: overview
+    def table_count(self, name: str, cur: duckdb.DuckDBPyConnection | None = None) -> int:
+        """Row count of one canonical table."""
+        return int((cur or self.cursor()).execute(SQL[name]["count"]).fetchone()[0])
+
+    def counts(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
+        """Rows per canonical table, snapshots included."""
+        cur = cur or self.cursor()
+        return {name: self.table_count(name, cur) for name in FACT_TABLES + ("deal_snapshots",)}
+
+    def deal_status_counts(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
+        """Deals by status: total, open, won, lost."""
+        row = (cur or self.cursor()).execute(
+            "SELECT count(*), count(*) FILTER (status = 'open'), count(*) FILTER (status = 'won'), "
+            "count(*) FILTER (status = 'lost') FROM deals"
+        ).fetchone()
+        return {"total": int(row[0]), "open": int(row[1]), "won": int(row[2]), "lost": int(row[3])}
+
+    def won_revenue(self, cur: duckdb.DuckDBPyConnection | None = None) -> float:
+        """Sum of won deals' amounts (all time)."""
+        row = (cur or self.cursor()).execute("SELECT coalesce(sum(amount), 0) FROM deals WHERE status = 'won'").fetchone()
+        return float(row[0])
+
+    def date_range(self, cur: duckdb.DuckDBPyConnection | None = None) -> tuple[date | None, date | None]:
+        """Earliest and latest date carried by deals (created, close or closed)."""
+        row = (cur or self.cursor()).execute(
+            "SELECT least(min(created_on), min(close_date), min(closed_on)), "
+            "greatest(max(created_on), max(close_date), max(closed_on)) FROM deals"
+        ).fetchone()
+        return row[0], row[1]
+
+    def last_import(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any] | None:
+        """The newest completed import batch, or None."""
+        df = _pl(cur or self.cursor(), 
+            "SELECT batch_id, kind, file_name, imported_at, is_demo FROM imports "
+            "WHERE status = 'done' ORDER BY batch_id DESC LIMIT 1"
+        )
+        return df.row(0, named=True) if df.height else None
+
+    def is_empty(self, cur: duckdb.DuckDBPyConnection | None = None) -> bool:
+        """True when no canonical table holds a row."""
+        return all(v == 0 for v in self.counts(cur).values())
+
+    def has_demo(self, cur: duckdb.DuckDBPyConnection | None = None) -> bool:
+        """True when the demo company is loaded."""
+        row = (cur or self.cursor()).execute(
+            "SELECT count(*) FROM imports WHERE is_demo AND status = 'done'"
+        ).fetchone()
+        return int(row[0]) > 0
+
+    def version(self, cur: duckdb.DuckDBPyConnection | None = None) -> str:
+        """Changes whenever data changes (import, undo, clear): part of every cache key."""
+        row = (cur or self.cursor()).execute(
+            "SELECT coalesce(max(batch_id), 0), count(*) FILTER (status = 'undone'), count(*) FROM imports"
+        ).fetchone()
+        stages = (cur or self.cursor()).execute("SELECT count(*), coalesce(sum(position), 0) FROM stages").fetchone()
+        return f"{row[0]}.{row[1]}.{row[2]}.{stages[0]}.{stages[1]}"
+
+    # ------------------------------------------------------------------ reads: frames
+    def frame(self, name: str, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """A whole canonical table as a polars frame (name from the fixed list)."""
+        if name not in READABLE:
+            raise KeyError(name)
+        return _pl(cur or self.cursor(), SQL[name]["select"])
+
+    def imports_frame(self, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """The import history, newest first."""
+        return _pl(cur or self.cursor(), 
+            "SELECT batch_id, kind, file_name, imported_at, snapshot_date, rows_read, inserted, updated, "
+            "unchanged, rejected, skipped, status, is_demo, mapping, notes FROM imports ORDER BY batch_id DESC"
+        )
+
+    def import_row(self, batch_id: int, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any] | None:
+        """One import batch's log row."""
+        df = _pl(cur or self.cursor(), "SELECT * FROM imports WHERE batch_id = ?", [batch_id])
+        return df.row(0, named=True) if df.height else None
+
+    def rejected_frame(self, batch_id: int, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Rejected rows of one batch in file order."""
+        return _pl(cur or self.cursor(), 
+            "SELECT line, column_name, reason, reason_code, params, raw FROM rejected_rows "
+            "WHERE batch_id = ? ORDER BY line", [batch_id]
+        )
+
+    def stages_frame(self, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """The pipeline in order."""
+        return _pl(cur or self.cursor(), 
+            "SELECT name, position, probability, is_won, is_lost, source FROM stages ORDER BY position, name"
+        )
+
+    def rep_lookup(self, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Rep ids and names, to match owners given by id or by name."""
+        return _pl(cur or self.cursor(), "SELECT rep_id, name FROM reps")
+
+    def account_lookup(self, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Account ids and names, to match accounts given by id or by name."""
+        return _pl(cur or self.cursor(), "SELECT account_id, name FROM accounts")
+
+    def deal_lookup(self, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Deal ids and names, for files that point at deals by name (Salesforce WhatId, OpportunityName)."""
+        return _pl(cur or self.cursor(), "SELECT deal_id, name FROM deals")
+
+    def saved_mapping(self, header_key: str, cur: duckdb.DuckDBPyConnection | None = None) -> tuple[str, dict[str, str]] | None:
+        """The confirmed mapping saved for a header set: (kind, {source: field})."""
+        row = (cur or self.cursor()).execute(
+            "SELECT kind, mapping FROM saved_mappings WHERE header_key = ?", [header_key]
+        ).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def live_batch_with_sha(self, sha256: str, kind: str, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any] | None:
+        """The newest completed batch that imported this exact file as this kind."""
+        df = _pl(cur or self.cursor(), 
+            "SELECT batch_id, snapshot_date FROM imports WHERE sha256 = ? AND kind = ? AND status = 'done' "
+            "ORDER BY batch_id DESC LIMIT 1", [sha256, kind]
+        )
+        return df.row(0, named=True) if df.height else None
+
+    def snapshot_dates(self, cur: duckdb.DuckDBPyConnection | None = None) -> list[date]:
+        """Distinct snapshot dates, oldest first."""
+        rows = (cur or self.cursor()).execute(
+            "SELECT DISTINCT snapshot_date FROM deal_snapshots ORDER BY snapshot_date"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def snapshot_frame(self, snapshot_date: date, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Deals as they stood at one snapshot date (the latest upload of that date wins per deal)."""
+        return _pl(cur or self.cursor(), 
+            "SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id FROM deal_snapshots "
+            "WHERE snapshot_date = ? QUALIFY row_number() OVER (PARTITION BY deal_id ORDER BY batch_id DESC) = 1",
+            [snapshot_date],
+        )
+
+    def content_digest(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, list[tuple]]:
+        """Every data table's rows, sorted: equal digests mean equal content (used by tests and checks)."""
+        cur = cur or self.cursor()
+        out: dict[str, list[tuple]] = {}
+        for name in FACT_TABLES + ("stages", "deal_snapshots", "saved_mappings"):
+            out[name] = sorted(cur.execute(SQL[name]["select"]).fetchall(), key=repr)
+        return out
+
+    # ------------------------------------------------------------------ writes
+    def save_mapping(self, header_key: str, kind: str, mapping: dict[str, str]) -> None:
+        """Remember a confirmed mapping for files with this header set."""
+        with self.write_lock:
+            cur = self.cursor()
+            cur.execute("DELETE FROM saved_mappings WHERE header_key = ?", [header_key])
+            cur.execute(
+                "INSERT INTO saved_mappings VALUES (?, ?, ?, ?)",
+                [header_key, kind, json.dumps(mapping, ensure_ascii=False), datetime.now()],
+            )
+
+    def record_failed(self, kind: str, file_name: str | None, sha256: str | None, code: str, message: str) -> int:
+        """Log a file that could not be imported (nothing else is written)."""
+        with self.write_lock:
+            cur = self.cursor()
+            batch_id = int(cur.execute("SELECT nextval('batch_seq')").fetchone()[0])
+            cur.execute(
+                "INSERT INTO imports (batch_id, kind, file_name, sha256, imported_at, status, notes) "
+                "VALUES (?, ?, ?, ?, ?, 'failed', ?)",
+                [batch_id, kind or "unknown", file_name, sha256, datetime.now(),
+                 json.dumps([{"code": code, "text": message}], ensure_ascii=False)],
+            )
+            return batch_id
+
+    def apply_import(self, w: ImportWrite) -> ImportCounts:
+        """Write one import in one transaction; on any error nothing of it remains."""
+        with self.write_lock:
+            cur = self.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                counts = self._apply(cur, w)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            self.checkpoint()
+            return counts
+
+    def _apply(self, cur: duckdb.DuckDBPyConnection, w: ImportWrite) -> ImportCounts:
+        batch_id = int(cur.execute("SELECT nextval('batch_seq')").fetchone()[0])
+        cur.execute(
+            "INSERT INTO imports (batch_id, kind, file_name, sha256, imported_at, snapshot_date, rows_read, "
+            "skipped, mapping, notes, status, is_demo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'done', ?)",
+            [batch_id, w.kind, w.file_name, w.sha256, datetime.now(), w.snapshot_date, w.rows_read, w.skipped,
+             json.dumps(w.mapping, ensure_ascii=False),
+             json.dumps([{"code": c, "params": p} for c, p in w.notes], ensure_ascii=False, default=str),
+             w.is_demo],
+        )
+        if w.stages is not None:
+            self._replace_stages(cur, w.stages, batch_id)
+        for table, extra in (("reps", w.new_reps), ("accounts", w.new_accounts)):
+            if extra is not None and extra.height and table != w.kind:
+                self._upsert(cur, table, extra, batch_id, only_new=True)
+        ins, upd, same = self._upsert(cur, w.kind, w.rows, batch_id)
+        rejected = 0
+        if w.rejects is not None and w.rejects.height:
+            rej = w.rejects.select([pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()]).with_columns(
+                pl.lit(batch_id, pl.Int32).alias("batch_id")
+            )
+            cur.register("rejects_frame", rej)
+            cur.execute(
+                "INSERT INTO rejected_rows (batch_id, line, column_name, reason, reason_code, params, raw) "
+                "SELECT batch_id, line, column_name, reason, reason_code, params, raw FROM rejects_frame"
+            )
+            cur.unregister("rejects_frame")
+            rejected = rej.height
+        if w.kind == "deals" and w.snapshot_date is not None:
+            self._append_snapshot(cur, w.rows, w.snapshot_date, batch_id)
+        cur.execute(
+            "UPDATE imports SET inserted = ?, updated = ?, unchanged = ?, rejected = ? WHERE batch_id = ?",
+            [ins, upd, same, rejected, batch_id],
+        )
+        return ImportCounts(batch_id, ins, upd, same)
+
+    def _load_incoming(self, cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
+        cols = TABLES[table].columns
+        cur.execute(SQL[table]["incoming_schema"])
+        if rows.height:
+            cur.register("incoming_frame", rows.select(
+                [pl.col(c) if c in rows.columns else pl.lit(None, pl.String).alias(c) for c in cols]
+            ))
+            cur.execute(SQL[table]["incoming_fill"])
+            cur.unregister("incoming_frame")
+
+    def _upsert(self, cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch_id: int,
+                only_new: bool = False) -> tuple[int, int, int]:
+        """Insert new keys, replace changed rows (saving the old version), leave equal rows alone."""
+        self._load_incoming(cur, table, rows)
+        cur.execute(SQL[table]["classify"])
+        if only_new:
+            cur.execute("UPDATE incoming_cls SET _cls = 'same' WHERE _cls = 'changed'")
+        new, changed, same = cur.execute(
+            "SELECT count(*) FILTER (_cls = 'new'), count(*) FILTER (_cls = 'changed'), "
+            "count(*) FILTER (_cls = 'same') FROM incoming_cls"
+        ).fetchone()
+        if changed:
+            cur.execute(SQL[table]["save_prev"], [batch_id])
+            cur.execute(SQL[table]["delete_changed"])
+        if new or changed:
+            cur.execute(SQL[table]["insert"], [batch_id])
+        cur.execute("DROP TABLE incoming_cls")
+        cur.execute("DROP TABLE incoming")
+        return int(new), int(changed), int(same)
+
+    def _append_snapshot(self, cur: duckdb.DuckDBPyConnection, rows: pl.DataFrame, snapshot_date: date, batch_id: int) -> None:
+        """Append the deals of this upload to the snapshot of `snapshot_date`, unless identical already."""
+        snap = rows.select(["deal_id", "stage", "status", "amount", "close_date", "owner_rep_id"])
+        cur.register("snapshot_frame", snap)
+        cur.execute(
+            "INSERT INTO deal_snapshots (batch_id, snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id) "
+            "SELECT ?, ?, s.deal_id, s.stage, s.status, s.amount, s.close_date, s.owner_rep_id FROM snapshot_frame s "
+            "WHERE NOT EXISTS (SELECT 1 FROM (SELECT * FROM deal_snapshots WHERE snapshot_date = ? "
+            "  QUALIFY row_number() OVER (PARTITION BY deal_id ORDER BY batch_id DESC) = 1) p "
+            "  WHERE p.deal_id = s.deal_id AND p.stage IS NOT DISTINCT FROM s.stage AND p.status IS NOT DISTINCT FROM s.status "
+            "  AND p.amount IS NOT DISTINCT FROM s.amount AND p.close_date IS NOT DISTINCT FROM s.close_date "
+            "  AND p.owner_rep_id IS NOT DISTINCT FROM s.owner_rep_id)",
+            [batch_id, snapshot_date, snapshot_date],
+        )
+        cur.unregister("snapshot_frame")
+
+    def append_snapshots(self, frame: pl.DataFrame, batch_id: int) -> None:
+        """Bulk-append ready-made snapshot rows (the demo company's history) to a batch."""
+        with self.write_lock:
+            cur = self.cursor()
+            cur.register("snapshots_bulk", frame.select(SNAPSHOT_COLUMNS))
+            cur.execute(
+                "INSERT INTO deal_snapshots (batch_id, snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id) "
+                "SELECT ?, snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id FROM snapshots_bulk",
+                [batch_id],
+            )
+            cur.unregister("snapshots_bulk")
+
+    def _replace_stages(self, cur: duckdb.DuckDBPyConnection, stages: pl.DataFrame, batch_id: int) -> None:
+        cur.execute("INSERT INTO stages_prev SELECT *, ? FROM stages", [batch_id])
+        # undo restores whatever stages_prev holds for the batch (possibly nothing: an empty pipeline).
+        cur.execute("DELETE FROM stages")
+        cur.register("stages_frame", stages.select(STAGE_COLUMNS))
+        cur.execute(
+            "INSERT INTO stages (name, position, probability, is_won, is_lost, source, batch_id) "
+            "SELECT name, position, probability, is_won, is_lost, source, ? FROM stages_frame", [batch_id]
+        )
+        cur.unregister("stages_frame")
+        cur.execute("UPDATE imports SET stages_changed = true WHERE batch_id = ?", [batch_id])
+
+    def set_stages(self, stages: pl.DataFrame) -> None:
+        """Replace the configured pipeline (edited on the Data page)."""
+        with self.write_lock:
+            cur = self.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                cur.execute("DELETE FROM stages")
+                cur.register("stages_frame", stages.select(STAGE_COLUMNS))
+                cur.execute(
+                    "INSERT INTO stages (name, position, probability, is_won, is_lost, source, batch_id) "
+                    "SELECT name, position, probability, is_won, is_lost, source, NULL FROM stages_frame"
+                )
+                cur.unregister("stages_frame")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    # ------------------------------------------------------------------ undo and clear
+    def undo(self, batch_id: int) -> dict[str, Any]:
+        """Restore the database to its state before `batch_id`, updated rows included."""
+        with self.write_lock:
+            cur = self.cursor()
+            row = self.import_row(batch_id, cur)
+            if row is None:
+                raise ImportProblem("batch_not_found", batch_id=batch_id)
+            if row["status"] != "done":
+                raise ImportProblem("batch_not_live", batch_id=batch_id, status=row["status"])
+            later = self._blocking_batches(cur, batch_id)
+            if later:
+                raise ImportProblem("undo_blocked", batch_id=batch_id, later=", ".join(map(str, later)))
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for name in FACT_TABLES:
+                    cur.execute(SQL[name]["undo_delete"], [batch_id])
+                    cur.execute(SQL[name]["undo_restore"], [batch_id])
+                    cur.execute(SQL[name]["undo_forget"], [batch_id])
+                cur.execute("DELETE FROM deal_snapshots WHERE batch_id = ?", [batch_id])
+                if row.get("stages_changed"):
+                    cur.execute("DELETE FROM stages")
+                    cur.execute(
+                        "INSERT INTO stages SELECT name, position, probability, is_won, is_lost, source, batch_id "
+                        "FROM stages_prev WHERE replaced_by = ?", [batch_id]
+                    )
+                    cur.execute("DELETE FROM stages_prev WHERE replaced_by = ?", [batch_id])
+                cur.execute("UPDATE imports SET status = 'undone' WHERE batch_id = ?", [batch_id])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            self.checkpoint()
+            return {"batch_id": batch_id, "status": "undone"}
+
+    def _blocking_batches(self, cur: duckdb.DuckDBPyConnection, batch_id: int) -> list[int]:
+        """Later live batches that overwrote rows of `batch_id`, or rely on reps/accounts/stages it added."""
+        later: set[int] = set()
+        for name in FACT_TABLES:
+            later.update(int(r[0]) for r in cur.execute(SQL[name]["overwritten_later"], [batch_id]).fetchall())
+        rows = cur.execute(
+            "SELECT DISTINCT d.batch_id FROM deals d JOIN imports i ON i.batch_id = d.batch_id "
+            "WHERE i.status = 'done' AND d.batch_id > ? AND ("
+            " d.owner_rep_id IN (SELECT rep_id FROM reps WHERE batch_id = ?) OR "
+            " d.account_id IN (SELECT account_id FROM accounts WHERE batch_id = ?)) "
+            "UNION SELECT batch_id FROM imports WHERE status = 'done' AND stages_changed AND batch_id > ? "
+            "AND (SELECT stages_changed FROM imports WHERE batch_id = ?)",
+            [batch_id, batch_id, batch_id, batch_id, batch_id],
+        ).fetchall()
+        later.update(int(r[0]) for r in rows)
+        later.discard(batch_id)
+        return sorted(later)
+
+    def clear_all(self) -> None:
+        """Delete every data row (used by 'clear demo data'); the import log keeps its history."""
+        with self.write_lock:
+            cur = self.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for name in FACT_TABLES:
+                    cur.execute(SQL[name]["clear"])
+                    cur.execute(SQL[name]["clear_prev"])
+                cur.execute("DELETE FROM deal_snapshots")
+                cur.execute("DELETE FROM stages")
+                cur.execute("DELETE FROM stages_prev")
+                cur.execute("UPDATE imports SET status = 'undone' WHERE status = 'done'")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            self.checkpoint()
+
+
+def iter_tables() -> Iterator[Table]:
+    """The canonical tables in write order."""
+    return iter(TABLES.values())

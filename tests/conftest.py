@@ -1,0 +1,17 @@
+"""Shared fixtures: where the real CRM files live, a fresh store per test."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REALDATA = ROOT.parent / "shared" / "realdata"
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """The folder of real public CRM files beside the project (../shared/realdata)."""
+    if not REALDATA.is_dir():
+        pytest.skip(f"real CRM files not found at {REALDATA} (they live beside the project, in ../shared)")
+    return REALDATA

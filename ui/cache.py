@@ -1,0 +1,155 @@
+"""The one place Streamlit caching touches data: the store per process, frames per store version.
+
+Cached values are collected polars frames (never LazyFrames), keyed by the store's version so an
+import, undo or clear invalidates them; every cache is bounded.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from data.ingest.problems import ImportProblem
+from data.store import Store
+
+
+@st.cache_resource
+def store() -> Store:
+    """One DuckDB connection per process (path from $SALESCOPE_DB or data/salescope.duckdb)."""
+    return Store()
+
+
+def version() -> str:
+    """The store's data version: part of every data cache key."""
+    return store().version(store().cursor())
+
+
+def ensure_demo_on_first_start() -> bool:
+    """Load the demo company when the database has never held data. True when demo data is shown."""
+    s = store()
+    cur = s.cursor()
+    if s.is_empty(cur) and s.imports_frame(cur).height == 0:
+        from data.demo import load_demo
+
+        load_demo(s)
+        st.cache_data.clear()
+    return s.has_demo(s.cursor())
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def table(name: str, data_version: str) -> pl.DataFrame:
+    """A canonical table as a polars frame."""
+    return store().frame(name, store().cursor())
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def loaded_summary(data_version: str) -> dict[str, Any]:
+    """What is loaded: rows per table, deals by status, date range, last import."""
+    s = store()
+    cur = s.cursor()
+    first, last = s.date_range(cur)
+    return {
+        "counts": s.counts(cur), "status": s.deal_status_counts(cur), "first": first, "last": last,
+        "last_import": s.last_import(cur), "demo": s.has_demo(cur),
+    }
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def imports(data_version: str) -> pl.DataFrame:
+    """The import history, newest first."""
+    return store().imports_frame(store().cursor())
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def rejected(batch_id: int, data_version: str) -> pl.DataFrame:
+    """Rejected rows of one batch."""
+    return store().rejected_frame(batch_id, store().cursor())
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def stages(data_version: str) -> pl.DataFrame:
+    """The pipeline in order."""
+    return store().stages_frame(store().cursor())
+
+
+@st.cache_data(max_entries=6, show_spinner=False)
+def _prepare_upload(data: bytes, name: str, kind: str | None, overrides: tuple[tuple[str, str], ...],
+                    data_version: str):
+    from data.ingest.pipeline import prepare
+
+    return prepare(data, name, store=store(), kind=kind, overrides=dict(overrides) or None)
+
+
+def prepare_upload(data: bytes, name: str, kind: str | None, overrides: dict[str, str]) -> tuple[Any, Any]:
+    """Read and map an uploaded file (what the Data page previews): (prepared, None) or (None, problem)."""
+    try:
+        return _prepare_upload(data, name, kind, tuple(sorted(overrides.items())), version()), None
+    except ImportProblem as problem:
+        return None, problem
+
+
+def preview_rows(prepared: Any, dayfirst: bool | None, as_of: date | None, n: int = 20) -> tuple[Any, Any]:
+    """The first rows as they will be stored: (built, None) or (None, problem)."""
+    from data.ingest.pipeline import preview
+
+    try:
+        return preview(prepared, store(), n=n, dayfirst=dayfirst, as_of=as_of), None
+    except ImportProblem as problem:
+        return None, problem
+
+
+def run_import(prepared: Any, dayfirst: bool | None, as_of: date | None, progress=None) -> tuple[Any, Any]:
+    """Build and commit an upload: (result, None) or (None, problem). Clears the data caches."""
+    from data.ingest.pipeline import build, commit
+
+    try:
+        if progress:
+            progress(0.35, "step_parse")
+        built = build(prepared, store(), dayfirst=dayfirst, as_of=as_of)
+        if progress:
+            progress(0.7, "step_write")
+        result = commit(store(), prepared, built)
+    except ImportProblem as problem:
+        store().record_failed(prepared.kind, prepared.file_name, prepared.sha256, problem.code, problem.text())
+        st.cache_data.clear()
+        return None, problem
+    st.cache_data.clear()
+    return result, None
+
+
+def undo(batch_id: int) -> Any:
+    """Undo one batch and drop cached frames; returns the problem when it cannot be undone."""
+    try:
+        store().undo(batch_id)
+    except ImportProblem as problem:
+        return problem
+    st.cache_data.clear()
+    return None
+
+
+def clear_demo() -> None:
+    """Remove every data row (the demo company)."""
+    store().clear_all()
+    st.cache_data.clear()
+
+
+def save_stages(frame: pl.DataFrame) -> None:
+    """Replace the configured pipeline."""
+    store().set_stages(frame)
+    st.cache_data.clear()
+
+
+def kinds() -> tuple[str, ...]:
+    """The kinds of file the importer takes."""
+    from data.ingest.mapping import KINDS
+
+    return KINDS
+
+
+def fields(kind: str) -> list[tuple[str, bool]]:
+    """(field, required) of a kind, in mapping-table order."""
+    from data.ingest.mapping import FIELDS
+
+    return [(f.name, f.required) for f in FIELDS[kind]]
