@@ -21,13 +21,12 @@ def load_demo(store: Store, seed: int = 7, as_of: date | None = None) -> dict[st
             raise ImportProblem("demo_over_data")
         store.clear_all()
     demo = generate(seed=seed, as_of=as_of)
-    label = f"demo company (seed {seed}, as of {demo.as_of.isoformat()})"
     counts: dict[str, int] = {}
     deals_batch = None
     for kind in ORDER:
         frame = getattr(demo, kind)
         res = store.apply_import(ImportWrite(
-            kind=kind, file_name=label, sha256=None, rows=frame, rows_read=frame.height, is_demo=True,
+            kind=kind, file_name=None, sha256=None, rows=frame, rows_read=frame.height, is_demo=True,
             stages=demo.stages if kind == "reps" else None,
         ))
         counts[kind] = frame.height

@@ -103,8 +103,11 @@ def _build_sql() -> dict[str, dict[str, str]]:
             "count": f"SELECT count(*) FROM {t.name}",
             "select": f"SELECT * FROM {t.name}",
             "clear": f"DELETE FROM {t.name}",
+            "clear_batches": f"DELETE FROM {t.name} WHERE batch_id IN (SELECT batch_id FROM imports WHERE is_demo)",
+            "clear_prev_batches": f"DELETE FROM {t.name}_prev WHERE replaced_by IN (SELECT batch_id FROM imports WHERE is_demo)",
             "clear_prev": f"DELETE FROM {t.name}_prev",
-            "incoming_schema": f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {cols} FROM {t.name} WHERE false",
+            "columns": "SELECT column_name, data_type FROM information_schema.columns "
+                       "WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
             "incoming_fill": f"INSERT INTO incoming ({cols}) SELECT {cols} FROM incoming_frame",
         }
     for name in ("stages", "deal_snapshots", "imports", "rejected_rows", "saved_mappings"):
@@ -174,6 +177,7 @@ class Store:
                 raise ImportProblem("db_locked", path=str(self.path)) from exc
             raise
         self.write_lock = threading.Lock()
+        self._ddl: dict[str, str] = {}
         if not read_only:
             self._init_schema()
 
@@ -329,10 +333,12 @@ class Store:
         )
 
     def content_digest(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, list[tuple]]:
-        """Every data table's rows, sorted: equal digests mean equal content (used by tests and checks)."""
+        """Every data table's rows, sorted: equal digests mean equal content (used by tests and checks).
+
+        The import log and saved mappings are not data: undo keeps them (the log records the undo)."""
         cur = cur or self.cursor()
         out: dict[str, list[tuple]] = {}
-        for name in FACT_TABLES + ("stages", "deal_snapshots", "saved_mappings"):
+        for name in FACT_TABLES + ("stages", "deal_snapshots"):
             out[name] = sorted(cur.execute(SQL[name]["select"]).fetchall(), key=repr)
         return out
 
@@ -341,6 +347,8 @@ class Store:
         """Remember a confirmed mapping for files with this header set."""
         with self.write_lock:
             cur = self.cursor()
+            if self.saved_mapping(header_key, cur) == (kind, mapping):
+                return                                  # already known: keep the store unchanged
             cur.execute("DELETE FROM saved_mappings WHERE header_key = ?", [header_key])
             cur.execute(
                 "INSERT INTO saved_mappings VALUES (?, ?, ?, ?)",
@@ -410,15 +418,29 @@ class Store:
         )
         return ImportCounts(batch_id, ins, upd, same)
 
+    def _incoming_ddl(self, cur: duckdb.DuckDBPyConnection, table: str) -> str:
+        """CREATE statement of the staging table, with the canonical table's declared column types.
+
+        Declared explicitly on purpose: DuckDB 2.0.0 loses the rows of a temp table made with
+        `CREATE TABLE … AS SELECT … WHERE false` once ≥122,880 Arrow rows go into it in a transaction."""
+        if table not in self._ddl:
+            types = dict(cur.execute(SQL[table]["columns"], [table]).fetchall())
+            cols = ", ".join(f"{c} {types[c]}" for c in TABLES[table].columns)
+            self._ddl[table] = f"CREATE OR REPLACE TEMP TABLE incoming ({cols})"
+        return self._ddl[table]
+
     def _load_incoming(self, cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
         cols = TABLES[table].columns
-        cur.execute(SQL[table]["incoming_schema"])
+        cur.execute(self._incoming_ddl(cur, table))
         if rows.height:
             cur.register("incoming_frame", rows.select(
                 [pl.col(c) if c in rows.columns else pl.lit(None, pl.String).alias(c) for c in cols]
             ))
             cur.execute(SQL[table]["incoming_fill"])
             cur.unregister("incoming_frame")
+        staged = int(cur.execute("SELECT count(*) FROM incoming").fetchone()[0])
+        if staged != rows.height:  # never report rows as stored that were not
+            raise RuntimeError(f"staging {table}: {staged} of {rows.height} rows arrived")
 
     def _upsert(self, cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch_id: int,
                 only_new: bool = False) -> tuple[int, int, int]:
@@ -431,6 +453,8 @@ class Store:
             "SELECT count(*) FILTER (_cls = 'new'), count(*) FILTER (_cls = 'changed'), "
             "count(*) FILTER (_cls = 'same') FROM incoming_cls"
         ).fetchone()
+        if new + changed + same != rows.height:
+            raise RuntimeError(f"classifying {table}: {new + changed + same} of {rows.height} rows")
         if changed:
             cur.execute(SQL[table]["save_prev"], [batch_id])
             cur.execute(SQL[table]["delete_changed"])
@@ -550,6 +574,27 @@ class Store:
         later.update(int(r[0]) for r in rows)
         later.discard(batch_id)
         return sorted(later)
+
+    def clear_demo(self) -> None:
+        """Remove the demo company's rows only (its batches are marked undone); the user's data stays."""
+        with self.write_lock:
+            cur = self.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for name in FACT_TABLES:
+                    cur.execute(SQL[name]["clear_batches"])
+                    cur.execute(SQL[name]["clear_prev_batches"])
+                cur.execute("DELETE FROM deal_snapshots WHERE batch_id IN (SELECT batch_id FROM imports WHERE is_demo)")
+                cur.execute("DELETE FROM stages WHERE batch_id IN (SELECT batch_id FROM imports WHERE is_demo) "
+                            "AND name NOT IN (SELECT stage FROM deals WHERE stage IS NOT NULL) "
+                            "AND name NOT IN (SELECT stage FROM stage_history)")
+                cur.execute("DELETE FROM stages_prev WHERE replaced_by IN (SELECT batch_id FROM imports WHERE is_demo)")
+                cur.execute("UPDATE imports SET status = 'undone' WHERE is_demo AND status = 'done'")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            self.checkpoint()
 
     def clear_all(self) -> None:
         """Delete every data row (used by 'clear demo data'); the import log keeps its history."""

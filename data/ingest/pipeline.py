@@ -1,0 +1,672 @@
+"""An upload from bytes to rows in the store: read -> detect kind -> map -> parse -> validate -> write.
+
+`prepare` reads a file and proposes a kind and mapping (what the Data page previews and lets the user
+correct); `build` turns the raw strings into canonical rows and rejects; `commit` writes them in one
+transaction. `import_file` chains the three for the command line and scheduled jobs.
+Every data row ends up stored, rejected (line, column, reason, original text) or skipped (blank or
+footer rows): `rows_read = stored + rejected + skipped`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+
+from data.ingest import mapping as mp
+from data.ingest import parse as ps
+from data.ingest.problems import ImportProblem, render
+from data.ingest.read import RawTable, read_table
+from data.store import TABLES, ImportWrite, Store
+
+LINE = "__line"
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Prepared:
+    """A file read and understood, not yet written: what the Data page previews."""
+
+    file_name: str
+    sha256: str
+    raw: RawTable
+    kind: str
+    kind_scores: list[tuple[str, float]]
+    mapping: dict[str, str]                 # source header -> canonical field
+    constants: dict[str, str] = field(default_factory=dict)  # field -> fixed value for every row
+    header_key: str = ""
+    mapping_source: str = "guessed"         # guessed, saved or user
+
+    @property
+    def missing(self) -> list[str]:
+        """Required fields still without a column or a fixed value."""
+        effective = dict(self.mapping)
+        effective.update({f"={k}": k for k in self.constants})
+        return mp.missing_required(effective, self.kind)
+
+
+@dataclass
+class Built:
+    rows: pl.DataFrame
+    rejects: pl.DataFrame
+    notes: list[tuple[str, dict[str, Any]]]
+    new_reps: pl.DataFrame | None = None
+    new_accounts: pl.DataFrame | None = None
+    stages: pl.DataFrame | None = None
+    snapshot_date: date | None = None
+
+
+@dataclass
+class ImportResult:
+    batch_id: int
+    kind: str
+    file_name: str
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    skipped: int
+    rejects: list[dict[str, Any]]
+    mapping: dict[str, str]
+    notes: list[tuple[str, dict[str, Any]]]
+    snapshot_date: date | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--json` object of `python -m data import` (contract)."""
+        return {
+            "batch_id": self.batch_id, "kind": self.kind, "file": self.file_name,
+            "rows_read": self.rows_read, "inserted": self.inserted, "updated": self.updated,
+            "unchanged": self.unchanged, "rejected": self.rejected, "skipped": self.skipped,
+            "rejects": self.rejects, "mapping": self.mapping,
+            "notes": [render(c, **p) for c, p in self.notes],
+            "snapshot_date": self.snapshot_date.isoformat() if self.snapshot_date else None,
+        }
+
+
+# ---------------------------------------------------------------------------------------------- prepare
+def prepare(source: str | Path | bytes, file_name: str | None = None, *, store: Store | None = None,
+            kind: str | None = None, overrides: dict[str, str] | None = None, sheet: str | None = None,
+            constants: dict[str, str] | None = None) -> Prepared:
+    """Read a file and propose its kind and column mapping (saved mapping first, then aliases)."""
+    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
+    name = file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
+    raw = read_table(data, name, sheet=sheet)
+    if kind is not None and kind not in mp.KINDS:
+        raise ImportProblem("kind_invalid", kind=kind, kinds=", ".join(mp.KINDS))
+    key = mp.header_key(raw.headers)
+    saved = store.saved_mapping(key) if store is not None else None
+    scores = mp.detect_kind(raw.headers, name)
+    source_label = "guessed"
+    if kind is None and saved is not None:
+        kind = saved[0]
+    if kind is None:
+        if not scores or scores[0][1] <= 0:
+            raise ImportProblem("kind_unknown", found=", ".join(raw.headers))
+        kind = scores[0][0]
+    if saved is not None and saved[0] == kind:
+        mapping = {k: v for k, v in saved[1].items() if k in raw.headers}
+        source_label = "saved"
+    else:
+        mapping = mp.guess_mapping(raw.headers, kind)
+    if overrides:
+        mapping = apply_overrides(mapping, overrides, raw.headers, kind)
+        source_label = "user"
+    consts = dict(mp.default_for(kind, raw.headers))
+    consts.update(constants or {})
+    for f in list(consts):
+        if f in mapping.values() and f not in (constants or {}):
+            consts.pop(f)
+    _check_fields(kind, consts)
+    return Prepared(name, hashlib.sha256(data).hexdigest(), raw, kind, scores, mapping, consts, key, source_label)
+
+
+def apply_overrides(mapping: dict[str, str], overrides: dict[str, str], headers: list[str], kind: str) -> dict[str, str]:
+    """`--map SOURCE=TARGET`: point a column at a field (TARGET empty or 'ignore' drops the column)."""
+    out = dict(mapping)
+    fields = mp.field_names(kind)
+    norm = {mp.normalize_header(h): h for h in headers}
+    for src, dst in overrides.items():
+        col = src if src in headers else norm.get(mp.normalize_header(src))
+        if col is None:
+            raise ImportProblem("map_unknown_column", column=src, found=", ".join(headers))
+        if dst in ("", "ignore", "-"):
+            out.pop(col, None)
+            continue
+        if dst not in fields:
+            raise ImportProblem("map_unknown_field", field=dst, kind=kind, fields=", ".join(fields))
+        out = {k: v for k, v in out.items() if v != dst}
+        out[col] = dst
+    return out
+
+
+def _check_fields(kind: str, consts: dict[str, str]) -> None:
+    fields = mp.field_names(kind)
+    for f in consts:
+        if f not in fields:
+            raise ImportProblem("map_unknown_field", field=f, kind=kind, fields=", ".join(fields))
+
+
+# ---------------------------------------------------------------------------------------------- build
+class _Rows:
+    """Collects parsed columns and the first problem of each row."""
+
+    def __init__(self, raw: RawTable, prepared: Prepared, dayfirst: bool | None) -> None:
+        self.frame = raw.frame
+        self.n = raw.frame.height
+        self.inverse = {v: k for k, v in prepared.mapping.items()}
+        self.constants = prepared.constants
+        self.dayfirst = dayfirst
+        self.notes: list[tuple[str, dict[str, Any]]] = []
+        self.err_code = pl.Series("code", [None] * self.n, pl.String)
+        self.err_col = pl.Series("col", [None] * self.n, pl.String)
+        self.err_val = pl.Series("val", [None] * self.n, pl.String)
+
+    def has(self, fld: str) -> bool:
+        return fld in self.inverse or fld in self.constants
+
+    def source(self, fld: str) -> pl.Series | None:
+        if fld in self.inverse:
+            return self.frame[self.inverse[fld]]
+        if fld in self.constants:
+            return pl.Series(fld, [self.constants[fld]] * self.n, pl.String)
+        return None
+
+    def _flag(self, fld: str, error: pl.Series, raw: pl.Series) -> None:
+        new = error.is_not_null() & self.err_code.is_null()
+        if not new.any():
+            return
+        label = self.inverse.get(fld, fld)
+        self.err_code = pl.select(pl.when(new).then(error).otherwise(self.err_code)).to_series()
+        self.err_col = pl.select(pl.when(new).then(pl.lit(label)).otherwise(self.err_col)).to_series()
+        self.err_val = pl.select(pl.when(new).then(raw).otherwise(self.err_val)).to_series()
+
+    def text(self, fld: str) -> pl.Series:
+        s = self.source(fld)
+        return ps.clean_text(s) if s is not None else pl.Series(fld, [None] * self.n, pl.String)
+
+    def ident(self, fld: str) -> pl.Series:
+        s = self.source(fld)
+        return ps.to_id(ps.clean_text(s)) if s is not None else pl.Series(fld, [None] * self.n, pl.String)
+
+    def parsed(self, fld: str, fn: Callable[..., ps.ColumnParse], dtype: pl.DataType, **kw: Any) -> ps.ColumnParse | None:
+        s = self.source(fld)
+        if s is None:
+            return None
+        label = self.inverse.get(fld, fld)
+        res = fn(s, column=label, **kw)
+        self._flag(fld, res.error, s)
+        if res.note is not None:
+            self.notes.append(res.note)
+        return res
+
+    def value(self, fld: str, fn: Callable[..., ps.ColumnParse], dtype: pl.DataType, **kw: Any) -> pl.Series:
+        res = self.parsed(fld, fn, dtype, **kw)
+        if res is None:
+            return pl.Series(fld, [None] * self.n, dtype)
+        return res.values.cast(dtype)
+
+    def date(self, fld: str) -> pl.Series:
+        return self.value(fld, ps.parse_dates, pl.Date, dayfirst=self.dayfirst)
+
+    def stamp(self, fld: str) -> pl.Series:
+        return self.value(fld, ps.parse_dates, pl.Datetime("us"), dayfirst=self.dayfirst, with_time=True)
+
+    def require(self, fld: str, values: pl.Series) -> None:
+        """Rows where a required field is empty are rejected (unless already rejected)."""
+        missing = pl.select(pl.when(values.is_null()).then(pl.lit("missing_value"))).to_series()
+        self._flag(fld, missing, pl.Series([""] * self.n, dtype=pl.String))
+
+    def reject_where(self, mask: pl.Series, code: str, column: str, value: pl.Series) -> None:
+        self._flag(column, pl.select(pl.when(mask).then(pl.lit(code))).to_series(), value)
+
+
+def build(prepared: Prepared, store: Store, *, dayfirst: bool | None = None, as_of: date | None = None,
+          today: date | None = None) -> Built:
+    """Parse and validate every row into the canonical columns of the prepared kind."""
+    missing = prepared.missing
+    if missing:
+        raise ImportProblem("missing_required", kind=prepared.kind, missing=", ".join(missing),
+                            found=", ".join(prepared.raw.headers))
+    r = _Rows(prepared.raw, prepared, dayfirst)
+    builder = _BUILDERS[prepared.kind]
+    rows, extra = builder(r, store)
+    rows = rows.with_columns(pl.Series(LINE, prepared.raw.frame[LINE]))
+    bad = r.err_code.is_not_null()
+    good = rows.filter(~bad)
+    key_field = {"deals": "deal_id" if r.has("deal_id") else "deal_name", "leads": "lead_id", "reps": "rep",
+                 "accounts": "account", "activities": "activity_id", "stage_history": "deal_id",
+                 "targets": "period"}[prepared.kind]
+    good, dup_rejects = _dedupe(good, prepared.kind, r.inverse.get(key_field, TABLES[prepared.kind].key[0]))
+    rejects = _reject_frame(prepared.raw, r, bad)
+    if dup_rejects.height:
+        rejects = pl.concat([rejects, _raw_text(prepared.raw, dup_rejects)], how="vertical_relaxed").sort("line")
+    notes = r.notes + extra.pop("notes", [])
+    built = Built(good.drop(LINE), rejects, _unique_notes(notes), **extra)
+    if prepared.kind == "deals":
+        built.snapshot_date, how = _snapshot_date(prepared, store, good, as_of, today or date.today())
+        built.notes.append(("snapshot_date", {"date": built.snapshot_date.isoformat(), "source": how}))
+    built.rows = _drop_helper_columns(built.rows, prepared.kind)
+    return built
+
+
+def _unique_notes(notes: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    seen: set[str] = set()
+    out = []
+    for code, params in notes:
+        key = code + json.dumps(params, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append((code, params))
+    return out
+
+
+def _drop_helper_columns(rows: pl.DataFrame, kind: str) -> pl.DataFrame:
+    return rows.select([c for c in TABLES[kind].columns if c in rows.columns])
+
+
+def _dedupe(rows: pl.DataFrame, kind: str, label: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep the first row of each key; later duplicates are rejected with the first one's line."""
+    key = list(TABLES[kind].key)
+    first = rows.group_by(key, maintain_order=True).agg(pl.col(LINE).first().alias("_first"))
+    tagged = rows.join(first, on=key, how="left", nulls_equal=True)
+    dup = tagged.filter(pl.col(LINE) != pl.col("_first"))
+    keep = tagged.filter(pl.col(LINE) == pl.col("_first")).drop("_first")
+    if not dup.height:
+        return keep, pl.DataFrame()
+    id_col = key[0]
+    rej = dup.select(
+        pl.col(LINE).alias("line"),
+        pl.lit(label).alias("column_name"),
+        pl.lit("duplicate_id").alias("reason_code"),
+        pl.struct(value=pl.col(id_col).cast(pl.String), first_line=pl.col("_first")).struct.json_encode().alias("params"),
+    )
+    return keep, rej
+
+
+def _reject_frame(raw: RawTable, r: _Rows, bad: pl.Series) -> pl.DataFrame:
+    base = pl.DataFrame({
+        "line": raw.frame[LINE], "column_name": r.err_col, "reason_code": r.err_code,
+        "value": r.err_val,
+    }).filter(bad)
+    if not base.height:
+        return _raw_text(raw, pl.DataFrame(schema={"line": pl.Int64, "column_name": pl.String,
+                                                   "reason_code": pl.String, "params": pl.String}))
+    base = base.with_columns(
+        pl.struct(column=pl.col("column_name"), value=pl.col("value").fill_null("")).struct.json_encode().alias("params")
+    ).drop("value")
+    return _raw_text(raw, base)
+
+
+def _raw_text(raw: RawTable, rej: pl.DataFrame) -> pl.DataFrame:
+    """Attach the English reason and the original row text to rejects."""
+    sep = raw.delimiter or ","
+    cols = [c for c in raw.frame.columns if c != LINE]
+    texts = raw.frame.select(
+        pl.col(LINE).alias("line"),
+        pl.concat_str([pl.col(c).fill_null("") for c in cols], separator=sep).alias("raw"),
+    )
+    out = rej.join(texts, on="line", how="left")
+    reasons = [render(code, **json.loads(p)) for code, p in zip(out["reason_code"].to_list(), out["params"].to_list())]
+    return out.with_columns(pl.Series("reason", reasons, pl.String)).select(
+        "line", "column_name", "reason", "reason_code", "params", "raw"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- people and accounts
+def _resolve(values: pl.Series, lookup: pl.DataFrame, id_col: str) -> tuple[pl.Series, pl.DataFrame]:
+    """Match names-or-ids to known ids; unknown values become new ids (name = the value)."""
+    distinct = values.drop_nulls().unique()
+    known_ids = set(lookup[id_col].to_list())
+    by_name: dict[str, str] = {}
+    for rid, name in lookup.select(id_col, "name").iter_rows():
+        if name is not None:
+            by_name.setdefault(str(name).casefold(), rid)
+    table: dict[str, str] = {}
+    new: list[str] = []
+    for v in distinct.to_list():
+        if v in known_ids:
+            table[v] = v
+        elif v.casefold() in by_name:
+            table[v] = by_name[v.casefold()]
+        else:
+            table[v] = v
+            new.append(v)
+    mapped = values.replace_strict(table, default=None, return_dtype=pl.String) if table else values
+    return mapped, pl.DataFrame({id_col: new, "name": new}, schema={id_col: pl.String, "name": pl.String})
+
+
+def _owners(r: _Rows, store: Store, fld: str = "owner") -> tuple[pl.Series, pl.DataFrame]:
+    return _resolve(r.ident(fld), store.rep_lookup(), "rep_id")
+
+
+def _accounts(r: _Rows, store: Store, names: pl.Series | None = None) -> tuple[pl.Series, pl.DataFrame]:
+    ids, new = _resolve(r.ident("account"), store.account_lookup(), "account_id")
+    if names is not None and new.height:
+        first_name = pl.DataFrame({"account_id": ids, "label": names}).drop_nulls().unique("account_id", keep="first")
+        new = new.join(first_name, on="account_id", how="left").select(
+            "account_id", pl.coalesce("label", "name").alias("name"))
+    return ids, new
+
+
+def _new_notes(new_reps: pl.DataFrame | None, new_accounts: pl.DataFrame | None) -> list[tuple[str, dict[str, Any]]]:
+    notes = []
+    if new_reps is not None and new_reps.height:
+        notes.append(("owners_created", {"count": new_reps.height}))
+    if new_accounts is not None and new_accounts.height:
+        notes.append(("accounts_created", {"count": new_accounts.height}))
+    return notes
+
+
+# ---------------------------------------------------------------------------------------------- builders per kind
+def _build_deals(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
+    deal_id = r.ident("deal_id") if r.has("deal_id") else r.ident("deal_name")
+    r.require("deal_id" if r.has("deal_id") else "deal_name", deal_id)
+    owner, new_reps = _owners(r, store)
+    r.require("owner", owner)
+    account, new_accounts = _accounts(r, store, r.text("account_name") if r.has("account_name") else None)
+    amount_res = r.parsed("amount", ps.parse_amounts, pl.Float64)
+    amount = amount_res.values.cast(pl.Float64) if amount_res else pl.Series([None] * r.n, dtype=pl.Float64)
+    currency = r.text("currency").str.to_uppercase()
+    if amount_res is not None and amount_res.extra is not None:
+        currency = pl.select(pl.coalesce(currency, amount_res.extra.cast(pl.String))).to_series()
+    stage_raw = r.text("stage")
+    stages_now = store.stages_frame()
+    stage, stages_df, stage_notes = _map_stages(stage_raw, stages_now)
+    status = _deal_status(r, stage)
+    won_on, lost_on = r.date("won_on"), r.date("lost_on")
+    closed_on = pl.select(pl.coalesce(r.date("closed_on"), won_on, lost_on)).to_series()
+    close_date = r.date("close_date")
+    closed_on = pl.select(pl.when(status.is_in(["won", "lost"])).then(pl.coalesce(closed_on, close_date))
+                          .otherwise(closed_on)).to_series()
+    close_date = pl.select(pl.coalesce(close_date, closed_on)).to_series()
+    r.require("status", status)
+    name = r.text("deal_name")
+    if not r.has("deal_name") and "deal_id" in r.inverse and mp.could_be(r.inverse["deal_id"], "deals", "deal_name"):
+        name = deal_id                     # a file keyed by the opportunity name: the id is the name
+    rows = pl.DataFrame({
+        "deal_id": deal_id, "account_id": account, "owner_rep_id": owner, "name": name,
+        "product": r.text("product"), "amount": amount, "currency": currency, "stage": stage,
+        "status": status, "created_on": r.date("created_on"), "close_date": close_date, "closed_on": closed_on,
+        "lost_reason": r.text("lost_reason"), "probability": r.value("probability", ps.parse_probability, pl.Float64),
+        "forecast_category": r.text("forecast_category"), "source": r.text("source"),
+    })
+    if r.has("snapshot_date"):
+        rows = rows.with_columns(r.date("snapshot_date").alias("_snapshot"))
+    notes = stage_notes + _new_notes(new_reps, new_accounts)
+    return rows, {"new_reps": new_reps, "new_accounts": new_accounts, "stages": stages_df, "notes": notes}
+
+
+def _deal_status(r: _Rows, stage: pl.Series) -> pl.Series:
+    status = r.value("status", ps.parse_status, pl.String) if r.has("status") else pl.Series([None] * r.n, dtype=pl.String)
+    from_stage = stage.map_elements(mp.classify_stage, return_dtype=pl.String) if stage.null_count() < len(stage) else None
+    won = r.source("won_on")
+    lost = r.source("lost_on")
+    parts = [status]
+    if from_stage is not None:
+        parts.append(from_stage)
+    if won is not None:
+        parts.append(pl.select(pl.when(ps.clean_text(won).is_not_null()).then(pl.lit("won"))).to_series())
+    if lost is not None:
+        parts.append(pl.select(pl.when(ps.clean_text(lost).is_not_null()).then(pl.lit("lost"))).to_series())
+    result = pl.select(pl.coalesce(parts)).to_series()
+    if won is not None or lost is not None:
+        result = result.fill_null("open")
+    return result.alias("status")
+
+
+def _map_stages(stage_raw: pl.Series, stages_now: pl.DataFrame) -> tuple[pl.Series, pl.DataFrame | None, list]:
+    """Map stage names onto the pipeline (case/space-insensitive); learn it when none is configured."""
+    names = [s for s in stage_raw.drop_nulls().unique().to_list()]
+    if not names:
+        return stage_raw, None, []
+    known = {str(n).casefold().strip(): n for n in stages_now["name"].to_list()}
+    canon = {n: known.get(n.casefold().strip(), n) for n in names}
+    stage = stage_raw.replace_strict(canon, default=None, return_dtype=pl.String)
+    unknown = sorted({canon[n] for n in names} - set(stages_now["name"].to_list()))
+    configured = stages_now.filter(pl.col("source") == "configured").height > 0
+    if not unknown:
+        return stage, None, []
+    if configured:
+        return stage, None, [("unknown_stages", {"stages": ", ".join(unknown)})]
+    existing = [mp.StageDef(n, int(p), pr, bool(w), bool(lo)) for n, p, pr, w, lo in
+                stages_now.select("name", "position", "probability", "is_won", "is_lost").iter_rows()]
+    learned = mp.learn_pipeline(list(existing_name for existing_name in known.values()) + unknown, None, existing)
+    df = pl.DataFrame({
+        "name": [s.name for s in learned], "position": [s.position for s in learned],
+        "probability": [s.probability for s in learned], "is_won": [s.is_won for s in learned],
+        "is_lost": [s.is_lost for s in learned], "source": ["learned"] * len(learned),
+    }, schema={"name": pl.String, "position": pl.Int32, "probability": pl.Float64, "is_won": pl.Boolean,
+               "is_lost": pl.Boolean, "source": pl.String})
+    return stage, df, [("stages_learned", {"stages": " > ".join(df.sort("position")["name"].to_list())})]
+
+
+def _build_leads(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
+    lead_id = r.ident("lead_id")
+    r.require("lead_id", lead_id)
+    created = r.date("created_on")
+    r.require("created_on", created)
+    owner, new_reps = _owners(r, store) if r.has("owner") else (pl.Series([None] * r.n, dtype=pl.String), None)
+    rows = pl.DataFrame({
+        "lead_id": lead_id, "created_on": created, "source": r.text("source"), "owner_rep_id": owner,
+        "status": r.text("status"), "converted_on": r.date("converted_on"), "deal_id": r.ident("deal_id"),
+    })
+    return rows, {"new_reps": new_reps, "notes": _new_notes(new_reps, None)}
+
+
+def _deal_ids(values: pl.Series, store: Store) -> pl.Series:
+    """Deals named by id or by name (Salesforce exports join on the opportunity name)."""
+    lookup = store.deal_lookup()
+    ids, _ = _resolve(values, lookup.rename({"deal_id": "rep_id"}), "rep_id")
+    return ids
+
+
+def _build_stage_history(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
+    deal_id = _deal_ids(r.ident("deal_id"), store)
+    r.require("deal_id", deal_id)
+    stage_raw = r.text("stage")
+    r.require("stage", stage_raw)
+    entered = r.stamp("entered_at")
+    r.require("entered_at", entered)
+    stage, stages_df, notes = _map_stages(stage_raw, store.stages_frame())
+    rows = pl.DataFrame({"deal_id": deal_id, "stage": stage, "entered_at": entered,
+                         "inferred": pl.Series([False] * r.n, dtype=pl.Boolean)})
+    return rows, {"stages": stages_df, "notes": notes}
+
+
+def _build_activities(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
+    owner, new_reps = _owners(r, store)
+    r.require("owner", owner)
+    kind = mp.normalize_activity_kind(r.text("kind"))
+    r.require("kind", kind)
+    when = r.stamp("occurred_at")
+    r.require("occurred_at", when)
+    account, new_accounts = _accounts(r, store) if r.has("account") else (pl.Series([None] * r.n, dtype=pl.String), None)
+    deal = _deal_ids(r.ident("deal_id"), store) if r.has("deal_id") else pl.Series([None] * r.n, dtype=pl.String)
+    act_id = r.ident("activity_id") if r.has("activity_id") else _row_hash_ids(r.frame)
+    rows = pl.DataFrame({
+        "activity_id": act_id, "rep_id": owner, "account_id": account, "deal_id": deal, "kind": kind,
+        "occurred_at": when, "duration_min": r.value("duration_min", ps.parse_numbers, pl.Float64),
+        "outcome": r.text("outcome"),
+    })
+    return rows, {"new_reps": new_reps, "new_accounts": new_accounts, "notes": _new_notes(new_reps, new_accounts)}
+
+
+def _row_hash_ids(frame: pl.DataFrame) -> pl.Series:
+    """Stable ids for rows without one: a digest of the row's cells plus its occurrence number."""
+    cols = [c for c in frame.columns if c != LINE]
+    text = frame.select(pl.concat_str([pl.col(c).fill_null("\x00") for c in cols], separator="\x1f").alias("t"))["t"]
+    digests = pl.Series("h", [hashlib.sha1(t.encode("utf-8")).hexdigest()[:20] for t in text.to_list()], pl.String)
+    occ = pl.DataFrame({"h": digests}).select(pl.int_range(pl.len()).over("h").alias("k"))["k"]
+    return pl.select(pl.when(occ == 0).then(digests).otherwise(pl.concat_str([digests, pl.lit("-"), occ.cast(pl.String)]))).to_series()
+
+
+def _build_accounts(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
+    account = r.ident("account")
+    r.require("account", account)
+    name = r.text("account_name") if r.has("account_name") else account
+    existing = store.account_lookup()
+    # a file naming accounts only by name matches accounts already known by that name
+    ids, _ = _resolve(account, existing, "account_id")
+    owner, new_reps = _owners(r, store) if r.has("owner") else (pl.Series([None] * r.n, dtype=pl.String), None)
+    rows = pl.DataFrame({
+        "account_id": ids, "name": pl.select(pl.coalesce(name, account)).to_series(), "industry": r.text("industry"),
+        "region": r.text("region"), "size": r.text("size"), "owner_rep_id": owner, "created_on": r.date("created_on"),
+    })
+    return rows, {"new_reps": new_reps, "notes": _new_notes(new_reps, None)}
+
+
+def _build_reps(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
+    rep = r.ident("rep")
+    r.require("rep", rep)
+    ids, _ = _resolve(rep, store.rep_lookup(), "rep_id")
+    name = r.text("rep_name") if r.has("rep_name") else rep
+    lookup = pl.concat([store.rep_lookup(), pl.DataFrame({"rep_id": ids, "name": name})], how="vertical_relaxed")
+    manager, _ = _resolve(r.ident("manager"), lookup.unique("rep_id"), "rep_id") if r.has("manager") else (
+        pl.Series([None] * r.n, dtype=pl.String), None)
+    rows = pl.DataFrame({
+        "rep_id": ids, "name": pl.select(pl.coalesce(name, rep)).to_series(), "email": r.text("email"),
+        "team": r.text("team"), "manager_id": manager, "region": r.text("region"),
+        "hired_on": r.date("hired_on"), "left_on": r.date("left_on"),
+    })
+    return rows, {}
+
+
+def _build_targets(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
+    period = r.parsed("period", ps.parse_periods, pl.Date, dayfirst=r.dayfirst)
+    start = period.values.cast(pl.Date)
+    end = period.extra.cast(pl.Date) if period.extra is not None else start
+    if r.has("period_end"):
+        end = pl.select(pl.coalesce(r.date("period_end"), end)).to_series()
+    r.require("period", start)
+    value = r.value("value", ps.parse_numbers, pl.Float64) if not r.has("value") else _target_value(r)
+    r.require("value", value)
+    new_reps = None
+    owner = pl.Series([None] * r.n, dtype=pl.String)
+    if r.has("owner"):
+        owner, new_reps = _owners(r, store)
+    team, product = r.text("team"), r.text("product")
+    inferred = pl.select(
+        pl.when(owner.is_not_null()).then(pl.lit("rep")).when(team.is_not_null()).then(pl.lit("team"))
+        .when(product.is_not_null()).then(pl.lit("product")).otherwise(pl.lit("company"))
+    ).to_series()
+    scope_given = r.text("scope").str.to_lowercase() if r.has("scope") else None
+    scope = pl.select(pl.coalesce(scope_given, inferred)).to_series() if scope_given is not None else inferred
+    r.reject_where(~scope.is_in(["rep", "team", "company", "product"]), "unknown_scope", "scope",
+                   r.source("scope") if r.has("scope") else scope)
+    scope_id = pl.select(
+        pl.when(scope == "rep").then(owner).when(scope == "team").then(team)
+        .when(scope == "product").then(product).otherwise(pl.lit(""))
+    ).to_series()
+    r.reject_where(scope_id.is_null(), "missing_value", "scope", scope_id)
+    measure = r.text("measure").str.to_lowercase().fill_null("revenue") if r.has("measure") else pl.Series(["revenue"] * r.n)
+    measure = measure.replace({"revenue": "revenue", "amount": "revenue", "sales": "revenue", "deals": "deals",
+                               "activities": "activities", "calls": "activities", "收入": "revenue",
+                               "销售额": "revenue", "gelir": "revenue", "ciro": "revenue"})
+    r.reject_where(~measure.is_in(["revenue", "deals", "activities"]), "unknown_measure", "measure",
+                   r.source("measure") if r.has("measure") else measure)
+    rows = pl.DataFrame({"scope": scope, "scope_id": scope_id.fill_null(""), "period_start": start,
+                         "period_end": end, "measure": measure, "value": value})
+    return rows, {"new_reps": new_reps, "notes": _new_notes(new_reps, None)}
+
+
+def _target_value(r: _Rows) -> pl.Series:
+    return r.value("value", ps.parse_amounts, pl.Float64)
+
+
+_BUILDERS: dict[str, Callable[[_Rows, Store], tuple[pl.DataFrame, dict[str, Any]]]] = {
+    "deals": _build_deals, "leads": _build_leads, "stage_history": _build_stage_history,
+    "activities": _build_activities, "accounts": _build_accounts, "reps": _build_reps, "targets": _build_targets,
+}
+
+_AS_OF = re.compile(r"(?:as of|as at|snapshot|截至|截止|itibarıyla|tarih)\s*[:：]?\s*(.+)", re.IGNORECASE)
+
+
+def _snapshot_date(prepared: Prepared, store: Store, rows: pl.DataFrame, as_of: date | None,
+                   today: date) -> tuple[date, str]:
+    """--as-of, else the file's own date (a snapshot column or an 'As of' title line), else today."""
+    if as_of is not None:
+        return as_of, "as_of_option"
+    if "_snapshot" in rows.columns and rows["_snapshot"].drop_nulls().len():
+        return rows["_snapshot"].drop_nulls().max(), "file_column"
+    for line in prepared.raw.title_lines:
+        m = _AS_OF.search(line)
+        if m:
+            parsed = ps.parse_dates(pl.Series([m.group(1).strip()[:30]]))
+            if parsed.values[0] is not None:
+                return parsed.values[0], "file_title"
+    previous = store.live_batch_with_sha(prepared.sha256, "deals")
+    if previous and previous.get("snapshot_date"):
+        return previous["snapshot_date"], "earlier_upload"
+    return today, "upload_date"
+
+
+def preview(prepared: Prepared, store: Store, *, n: int = 20, dayfirst: bool | None = None,
+            as_of: date | None = None) -> Built:
+    """`build` on the first `n` data rows only: what the Data page shows before committing."""
+    raw = replace(prepared.raw, frame=prepared.raw.frame.head(n), skipped=[])
+    return build(replace(prepared, raw=raw), store, dayfirst=dayfirst, as_of=as_of)
+
+
+# ---------------------------------------------------------------------------------------------- commit
+def commit(store: Store, prepared: Prepared, built: Built, *, save_mapping: bool = True,
+           is_demo: bool = False) -> ImportResult:
+    """Write a built file in one transaction and report what happened to every row."""
+    stored_possible = built.rows.height
+    if stored_possible == 0 and built.rejects.height > 0:
+        raise ImportProblem("nothing_imported", rejected=built.rejects.height)
+    notes = list(built.notes)
+    previous = store.live_batch_with_sha(prepared.sha256, prepared.kind)
+    if previous:
+        notes.append(("same_file", {"batch_id": previous["batch_id"]}))
+    mapping = dict(prepared.mapping)
+    mapping.update({f"={v}": k for k, v in prepared.constants.items()})
+    write = ImportWrite(
+        kind=prepared.kind, file_name=prepared.file_name, sha256=prepared.sha256, rows=built.rows,
+        rows_read=prepared.raw.rows_read, skipped=len(prepared.raw.skipped), rejects=built.rejects,
+        mapping=mapping, notes=notes, snapshot_date=built.snapshot_date, new_reps=built.new_reps,
+        new_accounts=built.new_accounts, stages=built.stages, is_demo=is_demo,
+    )
+    counts = store.apply_import(write)
+    if save_mapping:
+        store.save_mapping(prepared.header_key, prepared.kind, prepared.mapping)
+    rejects = [{"line": int(a), "column": b, "reason": c} for a, b, c in
+               built.rejects.select("line", "column_name", "reason").iter_rows()]
+    return ImportResult(
+        batch_id=counts.batch_id, kind=prepared.kind, file_name=prepared.file_name,
+        rows_read=prepared.raw.rows_read, inserted=counts.inserted, updated=counts.updated,
+        unchanged=counts.unchanged, rejected=built.rejects.height, skipped=len(prepared.raw.skipped),
+        rejects=rejects, mapping=mapping, notes=notes, snapshot_date=built.snapshot_date,
+    )
+
+
+def replace_demo(store: Store) -> None:
+    """A user's first real import replaces the demo company, so real owners and accounts are never
+    matched against demo ones."""
+    if store.has_demo():
+        store.clear_demo()
+
+
+def import_file(store: Store, source: str | Path | bytes, file_name: str | None = None, *, kind: str | None = None,
+                overrides: dict[str, str] | None = None, constants: dict[str, str] | None = None,
+                dayfirst: bool | None = None, as_of: date | None = None, sheet: str | None = None,
+                today: date | None = None) -> ImportResult:
+    """Read, map, validate and store one file. Raises ImportProblem when nothing can be imported
+    (and logs the failed attempt); the database is then unchanged."""
+    prepared: Prepared | None = None
+    try:
+        prepared = prepare(source, file_name, store=store, kind=kind, overrides=overrides, sheet=sheet,
+                           constants=constants)
+        replace_demo(store)
+        built = build(prepared, store, dayfirst=dayfirst, as_of=as_of, today=today)
+        return commit(store, prepared, built)
+    except ImportProblem as problem:
+        name = prepared.file_name if prepared else (file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload"))
+        store.record_failed(prepared.kind if prepared else (kind or "unknown"), name,
+                            prepared.sha256 if prepared else None, problem.code, problem.text())
+        raise
