@@ -1,0 +1,501 @@
+"""Pipeline funnel: stages reached, conversion, time in stage, stalled deals and the bottleneck.
+
+Decisions:
+- The stage order is the `stages` frame's open stages (neither won nor lost) by position.
+- "Reached" (default method): a deal reached a stage if its stage history or its current stage
+  shows it there or in any later open stage; won deals reached every open stage; every deal in
+  the cohort reached at least the first stage (it entered the pipeline). Lost deals therefore
+  reach the stages up to their furthest open stage in history (or their current stage when it is
+  an open one); a lost deal without history and without an open current stage counts as having
+  reached the first stage only.
+- "Strict" method: a deal counts at a stage only if its history shows it entering the first stage
+  and every following stage up to this one, in that order (first entry of each stage no earlier
+  than the previous one). Deals without history count at the first stage only.
+- Conversion to next = reached(next) / reached(stage); for the last open stage the next step is
+  "won": won deals that reached it / reached(last).
+- Time in stage comes from consecutive `entered_at` rows of a deal (whole days between their
+  dates). The last history row of a won or lost deal lasts until its close day; the last row of an
+  open deal is still running, so it is left out of the completed-duration statistics (median, p75,
+  p90) and used only for "days in current stage" (stalled). Repeated visits to a stage add up.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Literal
+
+import polars as pl
+
+from metrics._common import (
+    ALL,
+    OPEN,
+    WON,
+    Cohort,
+    days_between,
+    deals_in_scope,
+    drop_group,
+    earlier_period,
+    group_columns,
+    open_at,
+    open_stages,
+    position_in_run,
+    prepare_deals,
+    ratio,
+    same_as_next,
+    same_as_previous,
+    with_group,
+    with_team,
+    won_in,
+    won_stage_label,
+)
+from metrics.schema import conform
+
+Method = Literal["reached", "strict"]
+
+
+# ----------------------------------------------------------------------------- reached
+def _history(stage_history: pl.DataFrame, deals: pl.DataFrame) -> pl.DataFrame:
+    """The stage-history rows (deal_id, stage, entered_at) of the given deals."""
+    hist = conform(stage_history, "stage_history").select("deal_id", "stage", "entered_at")
+    return hist.join(deals.select("deal_id"), on="deal_id", how="semi")
+
+
+def _furthest_reached(
+    scope: pl.DataFrame, hist: pl.DataFrame, idx: pl.DataFrame, method: Method
+) -> pl.DataFrame:
+    """Add `max_idx`: the index of the furthest open stage each deal reached (0-based).
+
+    `hist` is the stage history already narrowed to the scope's deals (see `_history`).
+    """
+    n = idx.height
+    hist = hist.join(idx.select("stage", "stage_index"), on="stage", how="inner")
+    cur = idx.select(pl.col("stage"), pl.col("stage_index").alias("_cur_idx"))
+    if method == "reached":
+        per_deal = hist.group_by("deal_id").agg(pl.col("stage_index").max().alias("_hist_idx"))
+        out = scope.join(cur, on="stage", how="left").join(per_deal, on="deal_id", how="left")
+        furthest = pl.max_horizontal("_hist_idx", "_cur_idx").fill_null(0)
+        max_idx = pl.when(pl.col("status") == WON).then(pl.lit(n - 1, dtype=pl.Int64)).otherwise(furthest)
+        return out.with_columns(max_idx.alias("max_idx")).drop("_hist_idx", "_cur_idx")
+    if method != "strict":
+        raise ValueError(f"unknown funnel method {method!r}")
+    first = (
+        hist.group_by("deal_id", "stage_index")
+        .agg(pl.col("entered_at").min().alias("_first"))
+        .sort("deal_id", "stage_index")
+    )
+    prev = pl.when(same_as_previous(["deal_id"])).then(pl.col("_first").shift(1))
+    first = first.with_columns(position_in_run(["deal_id"]).alias("_pos"), prev.alias("_prev"))
+    in_order = (pl.col("stage_index") == pl.col("_pos")) & (
+        pl.col("_prev").is_null() | (pl.col("_first") >= pl.col("_prev"))
+    )
+    prefix = first.group_by("deal_id").agg(
+        pl.coalesce(pl.col("_pos").filter(~in_order).min(), pl.len().cast(pl.Int64)).alias("_prefix")
+    )
+    out = scope.join(prefix, on="deal_id", how="left")
+    max_idx = (pl.col("_prefix").fill_null(1).clip(lower_bound=1) - 1).cast(pl.Int64)
+    return out.with_columns(max_idx.alias("max_idx")).drop("_prefix")
+
+
+def furthest_stage(
+    deals: pl.DataFrame, stage_history: pl.DataFrame, stages: pl.DataFrame, method: Method = "reached"
+) -> pl.DataFrame:
+    """The furthest stage of a deal is the latest pipeline stage it is known to have reached.
+
+    Returns the deals with an added `max_idx` column: the 0-based index of that open stage in
+    pipeline order, by the rules of `funnel` (`method` "reached", the default, or "strict"); won
+    deals reached the last open stage.
+    """
+    prepared = prepare_deals(deals)
+    return _furthest_reached(prepared, _history(stage_history, prepared), open_stages(stages), method)
+
+
+def _reached_counts(reached: pl.DataFrame, idx: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per group and open stage: reached, won_from_last; plus conversion_to_next, pct_of_first."""
+    n = idx.height
+    counts = reached.group_by(keys + ["max_idx"]).agg(
+        pl.len().cast(pl.Int64).alias("_deals"),
+        ((pl.col("status") == WON) & (pl.col("max_idx") == n - 1)).sum().cast(pl.Int64).alias("_won_last"),
+    )
+    groups = counts.select(keys).unique()
+    if keys == [ALL] and groups.height == 0:
+        groups = pl.DataFrame({ALL: [0]}, schema={ALL: pl.Int8()})
+    grid = groups.join(idx.select("stage", "stage_index"), how="cross")
+    summed = (
+        counts.join(idx.select("stage_index"), how="cross")
+        .filter(pl.col("max_idx") >= pl.col("stage_index"))
+        .group_by(keys + ["stage_index"])
+        .agg(pl.col("_deals").sum().alias("reached"))
+    )
+    won_last = counts.group_by(keys).agg(pl.col("_won_last").sum())
+    out = (
+        grid.join(summed, on=keys + ["stage_index"], how="left", nulls_equal=True)
+        .join(won_last, on=keys, how="left", nulls_equal=True)
+        .with_columns(pl.col("reached").fill_null(0))
+        .sort(keys + ["stage_index"], nulls_last=True)
+    )
+    nxt = pl.col("reached").shift(-1).over(keys)
+    nxt = pl.when(pl.col("stage_index") == n - 1).then(pl.col("_won_last")).otherwise(nxt)
+    first = pl.col("reached").first().over(keys)
+    return out.with_columns(
+        ratio(nxt, pl.col("reached")).alias("conversion_to_next"),
+        ratio(pl.col("reached"), first).alias("pct_of_first"),
+    ).drop("_won_last")
+
+
+# ----------------------------------------------------------------------------- durations
+def _stage_durations(
+    scope: pl.DataFrame, hist: pl.DataFrame, idx: pl.DataFrame, as_of: date, keys: list[str]
+) -> pl.DataFrame:
+    """One row per history interval in an open stage: deal, stage, days, completed flag.
+
+    `hist` is the stage history already narrowed to the scope's deals (see `_history`).
+    """
+    deal_cols = ["deal_id", "status", "_close_day", *keys]
+    hist = hist.sort("deal_id", "entered_at").with_columns(
+        pl.when(same_as_next(["deal_id"])).then(pl.col("entered_at").shift(-1)).alias("_next")
+    )
+    hist = hist.join(scope.select(deal_cols), on="deal_id", how="inner")
+    closed = (pl.col("status") != OPEN) & pl.col("_close_day").is_not_null()
+    end = (
+        pl.when(pl.col("_next").is_not_null())
+        .then(pl.col("_next").cast(pl.Date))
+        .when(closed)
+        .then(pl.col("_close_day"))
+        .otherwise(pl.lit(as_of))
+    )
+    completed = pl.col("_next").is_not_null() | closed
+    return hist.join(idx.select("stage", "stage_index"), on="stage", how="inner").with_columns(
+        days_between(pl.col("entered_at"), end).clip(lower_bound=0).alias("days"),
+        completed.alias("completed"),
+    )
+
+
+def _completed_stats(durations: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    per_deal = (
+        durations.filter(pl.col("completed"))
+        .group_by(keys + ["deal_id", "stage_index"])
+        .agg(pl.col("days").sum().cast(pl.Float64))
+    )
+    return per_deal.group_by(keys + ["stage_index"]).agg(
+        pl.len().cast(pl.Int64).alias("deals"),
+        pl.col("days").median().alias("median_days"),
+        pl.col("days").quantile(0.75, interpolation="linear").alias("p75_days"),
+        pl.col("days").quantile(0.9, interpolation="linear").alias("p90_days"),
+    )
+
+
+# ----------------------------------------------------------------------------- public
+def funnel(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame,
+    stages: pl.DataFrame,
+    *,
+    as_of: date,
+    period_from: date | None = None,
+    period_to: date | None = None,
+    method: Method = "reached",
+    cohort: Cohort = "closed_and_open",
+    by: str | Sequence[str] | None = None,
+    currency: str | None = None,
+) -> pl.DataFrame:
+    """The funnel counts how many deals reached each pipeline stage and what share of them moved on
+    to the next one.
+
+    A deal reached a stage if its history or current stage shows it there or further along; won
+    deals reached every stage. Conversion to next = deals reaching the next stage / deals reaching
+    this one (for the last stage, the next step is winning).
+
+    Variants: `method="reached"` (default) or `"strict"` (only deals seen entering every stage in
+    order); `cohort="closed_and_open"` (default: won/lost in the period plus open pipeline),
+    `"closed"` or `"created"` (see `_common.deals_in_scope`). `by` groups by deal columns.
+
+    Columns: [by...], stage, stage_index, next_stage, reached, conversion_to_next, pct_of_first,
+    median_days, p90_days (completed time in the stage, from stage history). Without grouping,
+    every open stage is listed even when no deal is in scope (reached 0, rates null).
+    """
+    idx = open_stages(stages)
+    keys = group_columns(by)
+    scope = with_group(
+        deals_in_scope(prepare_deals(deals, currency), period_from, period_to, as_of, cohort), keys
+    )
+    if idx.height == 0:
+        return _empty_funnel(scope, keys)
+    hist = _history(stage_history, scope)
+    counts = _reached_counts(_furthest_reached(scope, hist, idx, method), idx, keys)
+    stats = _completed_stats(_stage_durations(scope, hist, idx, as_of, keys), keys)
+    nxt = idx.select(
+        "stage_index",
+        pl.col("stage").shift(-1).fill_null(won_stage_label(stages)).alias("next_stage"),
+    )
+    out = counts.join(nxt, on="stage_index", how="left").join(
+        stats.select(keys + ["stage_index", "median_days", "p90_days"]),
+        on=keys + ["stage_index"],
+        how="left",
+        nulls_equal=True,
+    )
+    cols = [*keys, "stage", "stage_index", "next_stage", "reached", "conversion_to_next",
+            "pct_of_first", "median_days", "p90_days"]
+    return drop_group(out.select(cols).sort(keys + ["stage_index"], nulls_last=True))
+
+
+def _empty_funnel(scope: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    schema = {k: scope.schema[k] for k in keys}
+    schema.update(
+        stage=pl.String(), stage_index=pl.Int64(), next_stage=pl.String(), reached=pl.Int64(),
+        conversion_to_next=pl.Float64(), pct_of_first=pl.Float64(), median_days=pl.Float64(),
+        p90_days=pl.Float64(),
+    )
+    return drop_group(pl.DataFrame(schema=schema))
+
+
+def time_in_stage(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame,
+    stages: pl.DataFrame,
+    *,
+    as_of: date,
+    period_from: date | None = None,
+    period_to: date | None = None,
+    cohort: Cohort = "closed_and_open",
+    by: str | Sequence[str] | None = None,
+    currency: str | None = None,
+) -> pl.DataFrame:
+    """Time in stage is how many days deals spent in each pipeline stage before moving on, as the
+    median and the 90th percentile.
+
+    It is measured from stage history, between a deal entering a stage and entering the next one
+    (or closing); a stage an open deal is still in is not finished and is not counted here.
+
+    Columns: [by...], stage, stage_index, deals (deals with a completed stay), median_days,
+    p75_days, p90_days. Every open stage is listed; stages without data have nulls.
+    """
+    idx = open_stages(stages)
+    keys = group_columns(by)
+    scope = with_group(
+        deals_in_scope(prepare_deals(deals, currency), period_from, period_to, as_of, cohort), keys
+    )
+    stats = _completed_stats(_stage_durations(scope, _history(stage_history, scope), idx, as_of, keys), keys)
+    groups = scope.select(keys).unique()
+    grid = groups.join(idx.select("stage", "stage_index"), how="cross")
+    out = grid.join(stats, on=keys + ["stage_index"], how="left", nulls_equal=True).with_columns(
+        pl.col("deals").fill_null(0)
+    )
+    cols = [*keys, "stage", "stage_index", "deals", "median_days", "p75_days", "p90_days"]
+    return drop_group(out.select(cols).sort(keys + ["stage_index"], nulls_last=True))
+
+
+def stalled(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame,
+    stages: pl.DataFrame,
+    *,
+    as_of: date,
+    quantile: float = 0.75,
+    thresholds: Mapping[str, float] | None = None,
+    currency: str | None = None,
+) -> pl.DataFrame:
+    """Stalled deals are open deals that have sat in their current stage longer than deals usually
+    stay there.
+
+    "Usually" is the 75th percentile of completed stays in that stage (from stage history); a
+    threshold per stage can be set instead.
+
+    Days in the current stage run from the deal's latest entry into it up to `as_of`; a deal with
+    no history entry for its stage is measured from its creation date (`entered_source` =
+    "created" instead of "history"). Variant: `quantile` (default 0.75); `thresholds` maps stage
+    name to days and overrides the learned value. Stages without either are never flagged.
+
+    Columns: deal_id, name, account_id, owner_rep_id, stage, amount, entered_on, entered_source,
+    days_in_stage, threshold_days, over_by_days. Sorted by over_by_days descending.
+    """
+    idx = open_stages(stages)
+    all_deals = prepare_deals(deals, currency)
+    keys = [ALL]
+    learned = (
+        _stage_durations(with_group(all_deals, keys), _history(stage_history, all_deals), idx, as_of, keys)
+        .filter(pl.col("completed"))
+        .group_by("deal_id", "stage_index")
+        .agg(pl.col("days").sum().cast(pl.Float64))
+        .group_by("stage_index")
+        .agg(pl.col("days").quantile(quantile, interpolation="linear").alias("_learned"))
+    )
+    chosen = dict(thresholds or {})
+    override = pl.DataFrame(
+        {"stage": list(chosen), "_override": [float(v) for v in chosen.values()]},
+        schema={"stage": pl.String(), "_override": pl.Float64()},
+    )
+    limits = (
+        idx.join(learned, on="stage_index", how="left")
+        .join(override, on="stage", how="left")
+        .select("stage", pl.coalesce("_override", "_learned").alias("threshold_days"))
+    )
+    live = open_at(all_deals, as_of).join(limits, on="stage", how="inner")
+    entries = (
+        _history(stage_history, live)
+        .filter(pl.col("entered_at").cast(pl.Date) <= as_of)
+        .join(live.select("deal_id", "stage"), on=["deal_id", "stage"], how="semi")
+        .group_by("deal_id")
+        .agg(pl.col("entered_at").max().cast(pl.Date).alias("_entered"))
+    )
+    out = live.join(entries, on="deal_id", how="left").with_columns(
+        pl.coalesce("_entered", "created_on").alias("entered_on"),
+        pl.when(pl.col("_entered").is_not_null())
+        .then(pl.lit("history"))
+        .when(pl.col("created_on").is_not_null())
+        .then(pl.lit("created"))
+        .alias("entered_source"),
+    )
+    out = out.with_columns(
+        days_between(pl.col("entered_on"), pl.lit(as_of)).alias("days_in_stage")
+    ).with_columns((pl.col("days_in_stage") - pl.col("threshold_days")).alias("over_by_days"))
+    cols = ["deal_id", "name", "account_id", "owner_rep_id", "stage", "amount", "entered_on",
+            "entered_source", "days_in_stage", "threshold_days", "over_by_days"]
+    return (
+        out.filter(pl.col("over_by_days") > 0)
+        .select(cols)
+        .sort("over_by_days", "deal_id", descending=[True, False])
+    )
+
+
+def bottleneck(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame,
+    stages: pl.DataFrame,
+    reps: pl.DataFrame,
+    *,
+    as_of: date,
+    period_from: date | None = None,
+    period_to: date | None = None,
+    earlier_periods: int = 4,
+    method: Method = "reached",
+    cohort: Cohort = "closed",
+    currency: str | None = None,
+) -> pl.DataFrame:
+    """The bottleneck is the stage-to-stage step whose conversion falls furthest below its usual
+    level, ranked by the revenue the shortfall costs.
+
+    The usual level (benchmark) is the median conversion of the same step across teams, or, when
+    there is only one team, across earlier periods of the same length. Cost = (benchmark − actual
+    conversion) × deals entering the step × average won deal.
+
+    Default cohort is `"closed"` (deals won or lost in each period), so that every period and team
+    is compared on finished deals; `earlier_periods` (default 4) sets how many earlier periods form
+    the benchmark (it needs a bounded period; otherwise the benchmark is null). The average won
+    deal is the team's own in the period, else everyone's, else everyone's over the benchmark
+    periods.
+
+    Columns: team, from_stage, to_stage, entering, conversion, benchmark, benchmark_basis
+    ("teams" or "earlier_periods"), gap (benchmark − conversion), avg_won_deal, revenue_cost,
+    rank (1 = costliest within the team), is_bottleneck (rank 1 with a positive cost).
+    Sorted by revenue_cost descending.
+    """
+    idx = open_stages(stages)
+    prepared = with_team(prepare_deals(deals, currency), reps)
+    current = deals_in_scope(prepared, period_from, period_to, as_of, cohort)
+    teams = current.select(pl.col("team").unique())
+    if teams.height > 1:
+        frame = current.with_columns(pl.lit(0, dtype=pl.Int64).alias("_period"))
+        basis = "teams"
+    else:
+        frame = _with_earlier_periods(
+            prepared, current, period_from, period_to, as_of, cohort, earlier_periods
+        )
+        basis = "earlier_periods"
+    if idx.height == 0 or frame.height == 0:
+        return _empty_bottleneck()
+    keys = ["team", "_period"]
+    conv = _reached_counts(_furthest_reached(frame, _history(stage_history, frame), idx, method), idx, keys)
+    to_stage = pl.col("stage").shift(-1).fill_null(won_stage_label(stages)).alias("to_stage")
+    conv = conv.join(idx.select("stage_index", to_stage), on="stage_index")
+    if basis == "teams":
+        bench = conv.group_by("stage_index").agg(pl.col("conversion_to_next").median().alias("benchmark"))
+    else:
+        bench = (
+            conv.filter(pl.col("_period") > 0)
+            .group_by("stage_index")
+            .agg(pl.col("conversion_to_next").median().alias("benchmark"))
+        )
+    avg = _avg_won(current)
+    out = (
+        conv.filter(pl.col("_period") == 0)
+        .join(bench, on="stage_index", how="left")
+        .join(avg, on="team", how="left", nulls_equal=True)
+        .with_columns(
+            pl.coalesce(
+                "avg_won_deal",
+                pl.lit(_overall_avg_won(current), dtype=pl.Float64),
+                pl.lit(_overall_avg_won(frame), dtype=pl.Float64),
+            )
+        )
+        .with_columns((pl.col("benchmark") - pl.col("conversion_to_next")).alias("gap"))
+        .with_columns((pl.col("gap") * pl.col("reached") * pl.col("avg_won_deal")).alias("revenue_cost"))
+        .sort("team", "revenue_cost", "stage_index", descending=[False, True, False], nulls_last=True)
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("team").alias("rank"))
+        .with_columns(
+            ((pl.col("rank") == 1) & (pl.col("revenue_cost") > 0)).fill_null(False).alias("is_bottleneck")
+        )
+    )
+    return out.select(
+        "team",
+        pl.col("stage").alias("from_stage"),
+        "to_stage",
+        pl.col("reached").alias("entering"),
+        pl.col("conversion_to_next").alias("conversion"),
+        "benchmark",
+        pl.lit(basis).alias("benchmark_basis"),
+        "gap",
+        "avg_won_deal",
+        "revenue_cost",
+        "rank",
+        "is_bottleneck",
+    ).sort("revenue_cost", "team", "rank", descending=[True, False, False], nulls_last=True)
+
+
+def _with_earlier_periods(
+    prepared: pl.DataFrame,
+    current: pl.DataFrame,
+    period_from: date | None,
+    period_to: date | None,
+    as_of: date,
+    cohort: Cohort,
+    earlier: int,
+) -> pl.DataFrame:
+    frames = [current.with_columns(pl.lit(0, dtype=pl.Int64).alias("_period"))]
+    for i in range(1, earlier + 1):
+        window = earlier_period(period_from, period_to, i)
+        if window is None:
+            break
+        start, end = window
+        frames.append(
+            deals_in_scope(prepared, start, end, min(as_of, end), cohort).with_columns(
+                pl.lit(i, dtype=pl.Int64).alias("_period")
+            )
+        )
+    return pl.concat(frames, how="vertical")
+
+
+def _avg_won(scope: pl.DataFrame) -> pl.DataFrame:
+    return (
+        won_in(scope, None, None)
+        .group_by("team")
+        .agg(pl.col("amount").mean().alias("avg_won_deal"))
+    )
+
+
+def _overall_avg_won(scope: pl.DataFrame) -> float | None:
+    value = won_in(scope, None, None)["amount"].mean()
+    return None if value is None else float(value)
+
+
+def _empty_bottleneck() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "team": pl.String(), "from_stage": pl.String(), "to_stage": pl.String(),
+            "entering": pl.Int64(), "conversion": pl.Float64(), "benchmark": pl.Float64(),
+            "benchmark_basis": pl.String(), "gap": pl.Float64(), "avg_won_deal": pl.Float64(),
+            "revenue_cost": pl.Float64(), "rank": pl.Int64(), "is_bottleneck": pl.Boolean(),
+        }
+    )
+
+
+__all__ = ["funnel", "time_in_stage", "stalled", "bottleneck", "furthest_stage"]

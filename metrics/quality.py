@@ -1,0 +1,252 @@
+"""Data quality of the deals: individual issues, check rates and a 0–100 score with its parts.
+
+Checks (key: what fails / which deals it applies to):
+- overdue_close: open deal whose expected close date is before `as_of` / open deals.
+- missing_amount: amount missing or zero / all deals.
+- skipped_stages: the deal's stage history jumps over open stages (it entered a later stage
+  without having entered every earlier one, including deals entering the pipeline past the first
+  stage; a won deal also needs every open stage) / deals with stage history.
+- duplicate: same name (ignoring case and spacing), account and amount as an earlier deal
+  (earlier by creation date, then id) / deals with a name.
+- missing_owner: no owner / all deals.
+- entry_lag: closed deal still shown open in a snapshot taken more than `late_after_days`
+  (default 7) days after its close day, i.e. the close was entered late / closed deals that
+  appear in the snapshots. Needs deal snapshots; without them the check is left out.
+Each part scores 100 × (1 − failing / applicable); the score is the weighted mean of the parts
+that apply (equal weights by default). A group with no deals has no score (null).
+"Per import" groups by the deals' `batch_id` (the import that last wrote each deal); "per rep"
+by `owner_rep_id`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Literal
+
+import polars as pl
+
+from metrics._common import ALL, LOST, OPEN, WON, open_stages, prepare_deals, ratio, same_as_previous
+from metrics.schema import conform
+
+CHECKS: dict[str, str] = {
+    "overdue_close": "Open deals whose expected close date has passed.",
+    "missing_amount": "Deals with no amount or an amount of zero.",
+    "skipped_stages": "Deals whose stage history skips pipeline stages.",
+    "duplicate": "Deals that repeat another deal's name, account and amount.",
+    "missing_owner": "Deals without an owner.",
+    "entry_lag": "Deals whose win or loss was entered late (still open in a later snapshot).",
+}
+
+By = Literal["batch_id", "owner_rep_id"] | None
+
+
+def _issue(df: pl.DataFrame, check: str, value: pl.Expr, related: pl.Expr | None = None) -> pl.DataFrame:
+    return df.select(
+        "deal_id", "batch_id", "owner_rep_id", pl.lit(check).alias("check"),
+        value.cast(pl.Float64).alias("value"),
+        (related if related is not None else pl.lit(None, dtype=pl.String())).alias("related_deal_id"),
+    )
+
+
+def _skipped(
+    deals: pl.DataFrame, stage_history: pl.DataFrame, stages: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return (deals with history, with skipped count) and the failing subset."""
+    idx = open_stages(stages)
+    n = idx.height
+    hist = conform(stage_history, "stage_history").select("deal_id", "stage").join(
+        deals.select("deal_id"), on="deal_id", how="semi"
+    )
+    has_hist = hist.select("deal_id").unique()
+    seen = hist.join(idx.select("stage", "stage_index"), on="stage", how="inner").group_by("deal_id").agg(
+        pl.col("stage_index").max().alias("_max"), pl.col("stage_index").n_unique().alias("_distinct")
+    )
+    with_hist = deals.join(has_hist, on="deal_id", how="semi").join(seen, on="deal_id", how="left")
+    top = pl.when(pl.col("status") == WON).then(pl.lit(n - 1, dtype=pl.Int64)).otherwise(pl.col("_max"))
+    skipped = (top + 1 - pl.col("_distinct").fill_null(0)).fill_null(0).clip(lower_bound=0)
+    with_hist = with_hist.with_columns(skipped.alias("_skipped"))
+    return with_hist, with_hist.filter(pl.col("_skipped") > 0)
+
+
+def _entry_lag(
+    deals: pl.DataFrame, snapshots: pl.DataFrame, late_after_days: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    snaps = conform(snapshots, "deal_snapshots").select(
+        "deal_id", "snapshot_date", pl.col("status").alias("_snap_status")
+    )
+    closed = deals.filter(pl.col("status").is_in([WON, LOST]) & pl.col("_close_day").is_not_null())
+    seen = closed.join(snaps.select("deal_id").unique(), on="deal_id", how="semi")
+    late_open = (
+        snaps.filter(pl.col("_snap_status") == OPEN)
+        .join(seen.select("deal_id", "_close_day"), on="deal_id", how="inner")
+        .filter((pl.col("snapshot_date") - pl.col("_close_day")).dt.total_days() > late_after_days)
+        .group_by("deal_id")
+        .agg((pl.col("snapshot_date").max() - pl.col("_close_day").first()).dt.total_days().alias("_lag"))
+    )
+    return seen, seen.join(late_open, on="deal_id", how="inner")
+
+
+def _duplicates(deals: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    norm = pl.col("name").str.to_lowercase().str.strip_chars().str.replace_all(r"\s+", " ")
+    named = deals.with_columns(norm.alias("_norm"))
+    named = named.filter(pl.col("_norm").is_not_null() & (pl.col("_norm") != ""))
+    key = ["_norm", "account_id", "amount"]
+    ordered = named.sort([*key, "created_on", "deal_id"], nulls_last=True).with_columns(
+        pl.when(~same_as_previous(key)).then(pl.col("deal_id")).forward_fill().alias("_first"),
+        same_as_previous(key).alias("_repeat"),
+    )
+    return named, ordered.filter(pl.col("_repeat"))
+
+
+def quality_issues(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame,
+    stages: pl.DataFrame,
+    *,
+    as_of: date,
+    snapshots: pl.DataFrame | None = None,
+    late_after_days: int = 7,
+) -> pl.DataFrame:
+    """Data-quality issues lists every deal that fails a data check, one row per deal and failed
+    check, so it can be fixed at the source.
+
+    The checks are overdue close dates, missing or zero amounts, skipped stages, duplicates,
+    missing owners and late entry of wins and losses.
+
+    `value` holds: days overdue (overdue_close), the amount (missing_amount, 0 or null), the
+    number of stages skipped (skipped_stages), null (duplicate; `related_deal_id` is the earlier
+    deal), null (missing_owner), days between close and the latest snapshot still showing the
+    deal open (entry_lag).
+
+    Columns: deal_id, batch_id, owner_rep_id, check, value, related_deal_id.
+    """
+    checks = _check_frames(deals, stage_history, stages, as_of, snapshots, late_after_days)
+    frames = [
+        _issue(failing, name, value, related) for name, (_, failing, value, related) in checks.items()
+    ]
+    return pl.concat(frames, how="vertical")
+
+
+def _check_frames(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame,
+    stages: pl.DataFrame,
+    as_of: date,
+    snapshots: pl.DataFrame | None,
+    late_after_days: int,
+) -> dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.Expr, pl.Expr | None]]:
+    """check -> (applicable deals, failing deals, value expression, related-deal expression)."""
+    d = prepare_deals(deals)
+    owner = pl.col("owner_rep_id")
+    opened = d.filter(pl.col("status") == OPEN)
+    with_hist, skipped = _skipped(d, stage_history, stages)
+    named, dups = _duplicates(d)
+    out: dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.Expr, pl.Expr | None]] = {
+        "overdue_close": (
+            opened,
+            opened.filter(pl.col("close_date") < as_of),
+            (pl.lit(as_of) - pl.col("close_date")).dt.total_days(),
+            None,
+        ),
+        "missing_amount": (
+            d, d.filter(pl.col("amount").is_null() | (pl.col("amount") == 0)), pl.col("amount"), None,
+        ),
+        "skipped_stages": (with_hist, skipped, pl.col("_skipped"), None),
+        "duplicate": (named, dups, pl.lit(None), pl.col("_first")),
+        "missing_owner": (
+            d, d.filter(owner.is_null() | (owner.str.strip_chars() == "")), pl.lit(None), None,
+        ),
+    }
+    if snapshots is not None and snapshots.height:
+        seen, late = _entry_lag(d, snapshots, late_after_days)
+        out["entry_lag"] = (seen, late, pl.col("_lag"), None)
+    return out
+
+
+def quality_checks(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame,
+    stages: pl.DataFrame,
+    *,
+    as_of: date,
+    by: By = None,
+    snapshots: pl.DataFrame | None = None,
+    late_after_days: int = 7,
+) -> pl.DataFrame:
+    """Data-quality checks count, for each check, how many deals it applies to and how many fail,
+    and turn that into a part score from 0 to 100.
+
+    A part scores 100 when no applicable deal fails it and 0 when all do.
+
+    Variant: `by=None` (default: all deals), `"batch_id"` (per import) or `"owner_rep_id"` (per
+    rep). Checks that apply to no deal of a group are left out for that group.
+
+    Columns: [by], check, applicable, failing, rate (failing / applicable), part_score.
+    """
+    keys = [by] if by else [ALL]
+    checks = _check_frames(deals, stage_history, stages, as_of, snapshots, late_after_days)
+    frames = []
+    for name, (applicable, failing, _, _) in checks.items():
+        app = _count(applicable, keys, "applicable")
+        bad = _count(failing, keys, "failing")
+        frames.append(
+            app.join(bad, on=keys, how="left", nulls_equal=True).with_columns(
+                pl.lit(name).alias("check"), pl.col("failing").fill_null(0)
+            )
+        )
+    out = pl.concat(frames, how="vertical").with_columns(ratio(pl.col("failing"), pl.col("applicable")).alias("rate")).with_columns(
+        (100.0 * (1.0 - pl.col("rate"))).alias("part_score")
+    )
+    out = out.select(*keys, "check", "applicable", "failing", "rate", "part_score")
+    return out.sort(keys, nulls_last=True, maintain_order=True) if by else out.drop(ALL)
+
+
+def _count(df: pl.DataFrame, keys: list[str], name: str) -> pl.DataFrame:
+    if ALL in keys:
+        df = df.with_columns(pl.lit(0, dtype=pl.Int8).alias(ALL))
+    return df.group_by(keys).agg(pl.len().cast(pl.Int64).alias(name))
+
+
+def quality_score(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame,
+    stages: pl.DataFrame,
+    *,
+    as_of: date,
+    by: By = None,
+    snapshots: pl.DataFrame | None = None,
+    weights: Mapping[str, float] | None = None,
+    late_after_days: int = 7,
+) -> pl.DataFrame:
+    """The data-quality score rates the deal data from 0 to 100: the average of the part scores of
+    the checks (overdue close dates, missing amounts, skipped stages, duplicates, missing owners,
+    late entry).
+
+    100 means no deal fails any check.
+
+    Variant: `weights` maps check keys to weights (default: equal); `by` as in `quality_checks`.
+
+    Columns: [by], score, then one part-score column per check key (null when the check does not
+    apply). One row; per group when `by` is given.
+    """
+    parts = quality_checks(
+        deals, stage_history, stages, as_of=as_of, by=by, snapshots=snapshots, late_after_days=late_after_days
+    )
+    keys = [by] if by else [ALL]
+    parts = parts.with_columns(pl.lit(0, dtype=pl.Int8).alias(ALL)) if not by else parts
+    w = {name: float((weights or {}).get(name, 1.0)) for name in CHECKS}
+    weight = pl.col("check").replace_strict(w, default=0.0, return_dtype=pl.Float64)
+    scored = parts.with_columns(weight.alias("_w")).group_by(keys).agg(
+        ratio((pl.col("part_score") * pl.col("_w")).sum(), pl.col("_w").sum()).alias("score"),
+        *[pl.col("part_score").filter(pl.col("check") == name).first().alias(name) for name in CHECKS],
+    )
+    if not by and scored.height == 0:
+        scored = pl.DataFrame(
+            {ALL: [0], "score": [None], **{name: [None] for name in CHECKS}},
+            schema={ALL: pl.Int8(), "score": pl.Float64(), **{name: pl.Float64() for name in CHECKS}},
+        )
+    out = scored.select(*keys, "score", *CHECKS)
+    return out.drop(ALL) if not by else out.sort(keys, nulls_last=True)
+
+
+__all__ = ["CHECKS", "quality_issues", "quality_checks", "quality_score"]
