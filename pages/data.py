@@ -1,15 +1,15 @@
 """Data: upload CRM exports, check the mapping and a preview, import; history with undo; pipeline."""
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
 import streamlit as st
 
-from ui import cache, importer
+from ui import cache, importer, widgets
 from ui import format as fmt
 from ui.export import csv_bytes
 from ui.i18n import problem_text, t
+
+widgets.require_frame()
 
 st.title(t("data.title"))
 
@@ -50,16 +50,17 @@ for up in files or []:
         dayfirst = c1.toggle(t("data.dayfirst"), key=f"data_dayfirst_{fid}", help=t("data.dayfirst_help"))
         as_of = None
         if prepared.kind == "deals":
-            as_of = c2.date_input(t("data.as_of"), value=date.today(), key=f"data_asof_{fid}",
+            as_of = c2.date_input(t("data.as_of"), value=None, key=f"data_asof_{fid}",
                                   help=t("data.as_of_help"), format="YYYY-MM-DD")
         built, problem = importer.preview(prepared, dayfirst or None, as_of)
         if problem is not None:
             st.error(problem_text(problem.code, problem.params))
             continue
         st.markdown(f"**{t('data.preview')}**")
-        st.dataframe(built.rows, hide_index=True, width="stretch", height=240)
-        for code, params in built.notes:
-            st.caption("ℹ️ " + problem_text(code, params))
+        st.dataframe(importer.preview_table(built.rows), hide_index=True, width="stretch", height=240,
+                     column_config=importer.preview_columns(built.rows))
+        notes_box = st.container()
+        notes = built.notes
         if st.button(t("data.import_btn"), key=f"data_go_{fid}", type="primary", icon=":material/download:"):
             bar = st.progress(0.1, text=t("data.importing", name=up.name))
             result, problem = importer.run(prepared, dayfirst or None, as_of,
@@ -69,8 +70,9 @@ for up in files or []:
                 st.error(t("data.failed", name=up.name, reason=problem_text(problem.code, problem.params)))
             else:
                 st.success(t("data.result", name=up.name, batch=result.batch_id) + " · " + importer.result_line(result))
-                for code, params in result.notes:
-                    st.caption("ℹ️ " + problem_text(code, params))
+                notes = result.notes
+        for code, params in notes:
+            notes_box.caption("ℹ️ " + problem_text(code, params))
 
 st.divider()
 st.subheader(t("data.history"))
@@ -80,7 +82,7 @@ if history.height == 0:
 else:
     st.dataframe(importer.history_table(history), hide_index=True, width="stretch", height=260)
     batches = history["batch_id"].to_list()
-    pick = st.selectbox(t("data.col_batch"), batches, key="data_batch_pick",
+    pick = st.selectbox(t("data.col_batch"), batches, key=f"data_batch_pick_{cache.version()}",
                         format_func=lambda b: importer.batch_label(history, b))
     rejects = cache.rejected(pick, cache.version())
     if rejects.height:

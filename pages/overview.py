@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cache
+from ui import cache, widgets
 from ui import format as fmt
 from ui.i18n import t
+
+widgets.require_frame()
 
 summary = cache.loaded_summary(cache.version())
 counts = summary["counts"]

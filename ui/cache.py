@@ -31,7 +31,7 @@ def ensure_demo_on_first_start() -> bool:
     s = store()
     cur = s.cursor()
     if s.is_empty(cur) and s.imports_frame(cur).height == 0:
-        from data.demo import load_demo
+        from data.demo_load import load_demo
 
         load_demo(s)
         st.cache_data.clear()
@@ -104,7 +104,10 @@ def run_import(prepared: Any, dayfirst: bool | None, as_of: date | None, progres
     """Build and commit an upload: (result, None) or (None, problem). Clears the data caches."""
     from data.ingest.pipeline import build, commit
 
+    from data.ingest.pipeline import replace_demo
+
     try:
+        replace_demo(store())
         if progress:
             progress(0.35, "step_parse")
         built = build(prepared, store(), dayfirst=dayfirst, as_of=as_of)
@@ -130,8 +133,8 @@ def undo(batch_id: int) -> Any:
 
 
 def clear_demo() -> None:
-    """Remove every data row (the demo company)."""
-    store().clear_all()
+    """Remove the demo company (only its rows)."""
+    store().clear_demo()
     st.cache_data.clear()
 
 

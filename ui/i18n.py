@@ -67,6 +67,8 @@ def has(key: str, lang: str | None = None) -> bool:
 def problem_text(code: str, params: dict[str, Any] | None = None, lang: str | None = None) -> str:
     """An importer problem or note (codes of data.ingest.problems) in the user's language."""
     params = dict(params or {})
+    if code == "snapshot_date" and isinstance(params.get("source"), str):
+        params["source"] = t(f"source.{params['source']}", lang)
     if isinstance(params.get("order"), str):
         params["order"] = t(f"order.{params['order']}", lang)
     return t(f"problem.{code}", lang, **params)

@@ -74,6 +74,17 @@ def preview(prepared: Any, dayfirst: bool | None, as_of: date | None) -> tuple[A
     return cache.preview_rows(prepared, dayfirst, as_of)
 
 
+def preview_table(rows: pl.DataFrame) -> pl.DataFrame:
+    """Preview rows with column names in the user's language."""
+    return rows.rename({c: t(f"columns.{c}") for c in rows.columns})
+
+
+def preview_columns(rows: pl.DataFrame) -> dict[str, Any]:
+    """Dates shown as dates (not midnight datetimes)."""
+    return {t(f"columns.{c}"): st.column_config.DateColumn(format="YYYY-MM-DD")
+            for c, dtype in rows.schema.items() if dtype == pl.Date}
+
+
 def run(prepared: Any, dayfirst: bool | None, as_of: date | None, progress: Callable[[float, str], None]) -> tuple[Any, Any]:
     return cache.run_import(prepared, dayfirst, as_of, progress)
 

@@ -7,6 +7,19 @@ from ui import cache
 from ui.i18n import DEFAULT_LANG, LANGUAGES, t
 
 
+def require_frame() -> None:
+    """Run every page through app.py's router and frame.
+
+    With a `pages/` folder Streamlit starts in its legacy multipage mode until app.py has called
+    st.navigation once; a server's very first request to /data would then run the page alone (no
+    frame, no language, no demo). Switch the legacy mode off and rerun through the router."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def init_language() -> str:
     """Take the language from ?lang= (or the browser's language), keep it in session state."""
     if "lang" not in st.session_state:
