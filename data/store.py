@@ -342,6 +342,106 @@ class Store:
             out[name] = sorted(cur.execute(SQL[name]["select"]).fetchall(), key=repr)
         return out
 
+    # ------------------------------------------------------------------ reads: filtered for views
+    # A scope is {"teams", "regions", "reps", "products", "segments"}: lists, empty = all.
+    # Region is the rep's region (else the account's); segment is the account's size.
+    def dimension_values(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, list]:
+        """The values the filter bar offers: teams, regions, reps (id, name), products, segments."""
+        cur = cur or self.cursor()
+
+        def col(sql: str) -> list:
+            return [r[0] for r in cur.execute(sql).fetchall()]
+
+        return {
+            "teams": col("SELECT DISTINCT team FROM reps WHERE team IS NOT NULL ORDER BY 1"),
+            "regions": col("SELECT DISTINCT region FROM reps WHERE region IS NOT NULL "
+                           "UNION SELECT DISTINCT region FROM accounts WHERE region IS NOT NULL ORDER BY 1"),
+            "reps": [tuple(r) for r in cur.execute(
+                "SELECT rep_id, coalesce(name, rep_id) FROM reps ORDER BY 2").fetchall()],
+            "products": col("SELECT DISTINCT product FROM deals WHERE product IS NOT NULL ORDER BY 1"),
+            "segments": col("SELECT DISTINCT size FROM accounts WHERE size IS NOT NULL ORDER BY 1"),
+        }
+
+    _REPS_IN_SCOPE = (
+        "SELECT rep_id FROM reps WHERE (len($teams) = 0 OR list_contains($teams, team)) "
+        "AND (len($regions) = 0 OR list_contains($regions, region)) "
+        "AND (len($reps) = 0 OR list_contains($reps, rep_id))"
+    )
+    _DEALS_IN_SCOPE = (
+        "SELECT d.* FROM deals d LEFT JOIN reps r ON r.rep_id = d.owner_rep_id "
+        "LEFT JOIN accounts a ON a.account_id = d.account_id "
+        "WHERE (len($teams) = 0 OR list_contains($teams, r.team)) "
+        "AND (len($regions) = 0 OR list_contains($regions, coalesce(r.region, a.region))) "
+        "AND (len($reps) = 0 OR list_contains($reps, d.owner_rep_id)) "
+        "AND (len($products) = 0 OR list_contains($products, d.product)) "
+        "AND (len($segments) = 0 OR list_contains($segments, a.size))"
+    )
+
+    @staticmethod
+    def _scope_params(scope: dict[str, Any]) -> dict[str, list[str]]:
+        return {k: [str(v) for v in scope.get(k, ())] for k in ("teams", "regions", "reps", "products", "segments")}
+
+    def _scoped(self, sql: str, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None,
+                keys: tuple[str, ...]) -> pl.DataFrame:
+        params = self._scope_params(scope)
+        cur = cur or self.cursor()
+        cur.complete()
+        return cur.sql(sql, params={k: params[k] for k in keys}).pl()
+
+    def deals_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Deals of the reps, regions, products and account segments in scope."""
+        return self._scoped(self._DEALS_IN_SCOPE, scope, cur, ("teams", "regions", "reps", "products", "segments"))
+
+    def reps_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Reps of the teams, regions and reps in scope."""
+        return self._scoped(f"SELECT * FROM reps WHERE rep_id IN ({self._REPS_IN_SCOPE})", scope, cur,
+                            ("teams", "regions", "reps"))
+
+    def activities_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Activities of the reps in scope (and, with a segment filter, of accounts in those segments)."""
+        return self._scoped(
+            f"SELECT x.* FROM activities x LEFT JOIN accounts a ON a.account_id = x.account_id "
+            f"WHERE (x.rep_id IN ({self._REPS_IN_SCOPE}) OR (len($teams) + len($regions) + len($reps) = 0)) "
+            f"AND (len($segments) = 0 OR list_contains($segments, a.size))",
+            scope, cur, ("teams", "regions", "reps", "segments"))
+
+    def stage_history_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Stage history of the deals in scope."""
+        return self._scoped(f"SELECT h.* FROM stage_history h WHERE h.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE}))",
+                            scope, cur, ("teams", "regions", "reps", "products", "segments"))
+
+    def accounts_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Accounts of the segments in scope."""
+        return self._scoped("SELECT * FROM accounts WHERE len($segments) = 0 OR list_contains($segments, size)",
+                            scope, cur, ("segments",))
+
+    def leads_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Leads owned by reps in scope (all leads when no rep filter is set)."""
+        return self._scoped(
+            f"SELECT * FROM leads WHERE len($teams) + len($regions) + len($reps) = 0 "
+            f"OR owner_rep_id IN ({self._REPS_IN_SCOPE})", scope, cur, ("teams", "regions", "reps"))
+
+    def targets_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Targets that belong to the scope: company targets only without rep/team/region filters;
+        rep targets of reps in scope; team targets of teams in scope; product targets of products in scope."""
+        return self._scoped(
+            f"SELECT * FROM targets WHERE "
+            f"(scope = 'company' AND len($teams) + len($regions) + len($reps) + len($products) + len($segments) = 0) "
+            f"OR (scope = 'rep' AND scope_id IN ({self._REPS_IN_SCOPE}) AND len($products) + len($segments) = 0) "
+            f"OR (scope = 'team' AND len($reps) + len($regions) + len($products) + len($segments) = 0 "
+            f"    AND (len($teams) = 0 OR list_contains($teams, scope_id))) "
+            f"OR (scope = 'product' AND len($teams) + len($regions) + len($reps) + len($segments) = 0 "
+            f"    AND (len($products) = 0 OR list_contains($products, scope_id)))",
+            scope, cur, ("teams", "regions", "reps", "products", "segments"))
+
+    def snapshots_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Every snapshot row of deals in scope (latest upload per date and deal)."""
+        return self._scoped(
+            f"SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id FROM deal_snapshots s "
+            f"WHERE s.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE})) "
+            f"QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1",
+            scope, cur, ("teams", "regions", "reps", "products", "segments"))
+
     # ------------------------------------------------------------------ writes
     def save_mapping(self, header_key: str, kind: str, mapping: dict[str, str]) -> None:
         """Remember a confirmed mapping for files with this header set."""

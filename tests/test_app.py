@@ -54,8 +54,26 @@ def navigation_only(monkeypatch):
     monkeypatch.setattr(cls, "__init__", init)
 
 
+_OUTSIDE_LANG: list[str] = ["en"]
+
+
+@pytest.fixture(autouse=True)
+def language_outside_runs(monkeypatch):
+    """AppTest calls a widget's format_func in the test thread, outside any script run, where
+    `st.session_state` is not the session's: make `t()` there use the language `start()` chose."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    from ui import i18n
+
+    real = i18n.current_lang
+    _OUTSIDE_LANG[0] = "en"
+    monkeypatch.setattr(i18n, "current_lang",
+                        lambda: real() if get_script_run_ctx(suppress_warning=True) else _OUTSIDE_LANG[0])
+
+
 def start(lang: str | None = None, page: str | None = None) -> AppTest:
     """A new browser session: first run of app.py (optionally with ?lang=), then the page."""
+    _OUTSIDE_LANG[0] = lang or "en"
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     if lang:
         at.query_params["lang"] = lang
@@ -195,7 +213,8 @@ def test_language_from_the_switch(db, lang):
     """The sidebar switch changes every label and the ?lang= of the URL."""
     at = start(None, "overview")
     assert at.title[0].value == t("overview.title", lang="en")
-    at.selectbox(key="lang").set_value(lang).run()
+    at.selectbox(key="lang").set_value(lang).run()   # the widget states are read in English...
+    _OUTSIDE_LANG[0] = lang                           # ...and from now on the screen is in `lang`
     assert_ok(at)
     assert at.title[0].value == t("overview.title", lang=lang)
     assert demo_banner_shown(at, lang)

@@ -38,6 +38,25 @@ def ensure_demo_on_first_start() -> bool:
     return s.has_demo(s.cursor())
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _view(name: str, filters_key: tuple, data_version: str, _filters: Any) -> Any:
+    import importlib
+
+    module = importlib.import_module(f"ui.views.{name}")
+    return module.compute(store(), _filters)
+
+
+def view(name: str, filters: Any) -> Any:
+    """A page's computed view (ui/views/<name>.py), cached per filters and store version."""
+    return _view(name, filters.key(), version(), filters)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def dimensions(data_version: str) -> dict[str, list]:
+    """Values the filter bar offers."""
+    return store().dimension_values(store().cursor())
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def table(name: str, data_version: str) -> pl.DataFrame:
     """A canonical table as a polars frame."""

@@ -1,9 +1,10 @@
 """Shared widgets of the frame: the language switch (mirrored in the URL) and the demo banner."""
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
-from ui import cache
+from ui import cache, filters
 from ui.i18n import DEFAULT_LANG, LANGUAGES, t
 
 
@@ -54,3 +55,111 @@ def demo_banner(is_demo: bool) -> None:
         cache.clear_demo()
         st.toast(t("app.demo_cleared"))
         st.rerun()
+
+
+# ---------------------------------------------------------------------------------------------- filter bar
+_KEYS = {"period": "f_period", "from": "f_from", "to": "f_to", "team": "f_team", "region": "f_region",
+         "rep": "f_rep", "product": "f_product", "segment": "f_segment"}
+
+
+def _default_preset() -> str:
+    """This quarter, unless the data ends long before today (an old export): then all time."""
+    from datetime import date, timedelta
+
+    summary = cache.loaded_summary(cache.version())
+    last = summary.get("last")
+    if last is not None and last < date.today() - timedelta(days=365):
+        return "all_time"
+    return filters.DEFAULT_PRESET
+
+
+def _init_filters() -> None:
+    """Seed the filter widgets once per session from the URL (a shared link reproduces the view)."""
+    from datetime import date
+
+    if "f_period" in st.session_state:
+        return
+    params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
+    if "period" not in params:
+        params["period"] = [_default_preset()]
+    f = filters.from_params(params, date.today())
+    st.session_state["f_period"] = f.preset
+    st.session_state["f_from"] = f.period_from
+    st.session_state["f_to"] = f.period_to
+    for param, attr in filters.LIST_PARAMS.items():
+        st.session_state[_KEYS[param]] = list(getattr(f, attr))
+
+
+def current_filters() -> "filters.Filters":
+    """The filters of this session (what every page computes with)."""
+    from datetime import date
+
+    _init_filters()
+    preset = st.session_state["f_period"]
+    today = date.today()
+    if preset == "custom":
+        start, end = st.session_state.get("f_from"), st.session_state.get("f_to")
+        if start and end and start > end:
+            start, end = end, start
+    else:
+        start, end = filters.period_for(preset, today)
+    return filters.Filters(
+        preset, start, end, *(tuple(st.session_state.get(_KEYS[p]) or ()) for p in filters.LIST_PARAMS), as_of=today,
+    )
+
+
+def _sync_url() -> None:
+    f = current_filters()
+    for key in list(_KEYS):
+        if key in st.query_params:
+            del st.query_params[key]
+    for key, value in filters.to_params(f).items():
+        st.query_params[key] = value
+
+
+def filter_bar() -> "filters.Filters":
+    """The shared filters in the sidebar: period presets (or custom dates), team, region, rep,
+    product and segment. Mirrored in the URL; returns the current filters."""
+    from ui import format as fmt
+
+    _init_filters()
+    dims = cache.dimensions(cache.version())
+    sb = st.sidebar
+    sb.selectbox(t("filters.period"), filters.PRESETS, key="f_period", on_change=_sync_url,
+                 format_func=lambda p: t(f"filters.preset_{p}"))
+    if st.session_state["f_period"] == "custom":
+        c1, c2 = sb.columns(2)
+        c1.date_input(t("filters.from"), key="f_from", on_change=_sync_url, format="YYYY-MM-DD")
+        c2.date_input(t("filters.to"), key="f_to", on_change=_sync_url, format="YYYY-MM-DD")
+    rep_names = dict(dims["reps"])
+    for param, label, options, fmt_fn in (
+        ("team", "filters.team", dims["teams"], str),
+        ("region", "filters.region", dims["regions"], str),
+        ("rep", "filters.rep", [r for r, _ in dims["reps"]], lambda r: rep_names.get(r, r)),
+        ("product", "filters.product", dims["products"], str),
+        ("segment", "filters.segment", dims["segments"], str),
+    ):
+        key = _KEYS[param]
+        st.session_state[key] = [v for v in st.session_state.get(key) or [] if v in options]
+        sb.multiselect(t(label), options, key=key, on_change=_sync_url, format_func=fmt_fn,
+                       placeholder=t("filters.all"))
+    f = current_filters()
+    if f.bounded:
+        sb.caption(t("filters.showing", start=fmt.day(f.period_from), end=fmt.day(f.period_to)))
+    _sync_url()
+    return f
+
+
+# ---------------------------------------------------------------------------------------------- tables
+def table_with_downloads(df: pl.DataFrame, name: str, key: str, *, column_config: dict | None = None,
+                         height: int | str = "auto") -> None:
+    """A table with CSV and Excel downloads (text cells that could run as formulas are escaped)."""
+    from ui.export import csv_bytes, xlsx_bytes
+
+    st.dataframe(df, hide_index=True, width="stretch", height=height, column_config=column_config)
+    c1, c2, _ = st.columns([1, 1, 4])
+    c1.download_button(t("common.download_csv"), csv_bytes(df), file_name=f"{name}.csv", mime="text/csv",
+                       key=f"{key}_csv", icon=":material/download:", width="stretch")
+    c2.download_button(t("common.download_xlsx"), xlsx_bytes(df), file_name=f"{name}.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       key=f"{key}_xlsx", icon=":material/table:", width="stretch")
