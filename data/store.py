@@ -177,9 +177,11 @@ class Store:
                 raise ImportProblem("db_locked", path=str(self.path)) from exc
             raise
         self.write_lock = threading.Lock()
+        self.import_lock = threading.Lock()     # one file import at a time; others wait their turn
         self._ddl: dict[str, str] = {}
         if not read_only:
             self._init_schema()
+            self._mark_interrupted()
 
     # ------------------------------------------------------------------ lifecycle
     def _init_schema(self) -> None:
@@ -196,6 +198,12 @@ class Store:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for one thread or one script run (DuckDB connections are not thread-safe)."""
         return self.con.cursor()
+
+    def free_disk_bytes(self) -> int:
+        """Free space on the disk that holds the database file."""
+        import shutil
+
+        return shutil.disk_usage(self.path.parent).free
 
     def checkpoint(self) -> None:
         self.con.execute("CHECKPOINT")
@@ -469,28 +477,46 @@ class Store:
             return batch_id
 
     def apply_import(self, w: ImportWrite) -> ImportCounts:
-        """Write one import in one transaction; on any error nothing of it remains."""
+        """Write one import in one transaction; on any error nothing of it remains.
+
+        The batch is logged as 'running' first (committed on its own), so an import killed half-way
+        is found at the next start and shown as failed; its rows were never committed."""
         with self.write_lock:
             cur = self.cursor()
+            batch_id = int(cur.execute("SELECT nextval('batch_seq')").fetchone()[0])
+            cur.execute(
+                "INSERT INTO imports (batch_id, kind, file_name, sha256, imported_at, status, is_demo) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?)",
+                [batch_id, w.kind, w.file_name, w.sha256, datetime.now(), w.is_demo],
+            )
             cur.execute("BEGIN TRANSACTION")
             try:
-                counts = self._apply(cur, w)
+                counts = self._apply(cur, w, batch_id)
                 cur.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 cur.execute("ROLLBACK")
+                cur.execute(
+                    "UPDATE imports SET status = 'failed', notes = ? WHERE batch_id = ?",
+                    [json.dumps([{"code": "write_failed", "text": f"{type(exc).__name__}: {exc}"}]), batch_id],
+                )
                 raise
             self.checkpoint()
             return counts
 
-    def _apply(self, cur: duckdb.DuckDBPyConnection, w: ImportWrite) -> ImportCounts:
-        batch_id = int(cur.execute("SELECT nextval('batch_seq')").fetchone()[0])
+    def _mark_interrupted(self) -> None:
+        """Imports still 'running' at start-up were interrupted (killed, power cut): show them as failed."""
+        self.con.execute(
+            "UPDATE imports SET status = 'failed', notes = ? WHERE status = 'running'",
+            [json.dumps([{"code": "interrupted", "text": "the import was interrupted; nothing of it was kept"}])],
+        )
+
+    def _apply(self, cur: duckdb.DuckDBPyConnection, w: ImportWrite, batch_id: int) -> ImportCounts:
         cur.execute(
-            "INSERT INTO imports (batch_id, kind, file_name, sha256, imported_at, snapshot_date, rows_read, "
-            "skipped, mapping, notes, status, is_demo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'done', ?)",
-            [batch_id, w.kind, w.file_name, w.sha256, datetime.now(), w.snapshot_date, w.rows_read, w.skipped,
-             json.dumps(w.mapping, ensure_ascii=False),
+            "UPDATE imports SET snapshot_date = ?, rows_read = ?, skipped = ?, mapping = ?, notes = ?, "
+            "status = 'done' WHERE batch_id = ?",
+            [w.snapshot_date, w.rows_read, w.skipped, json.dumps(w.mapping, ensure_ascii=False),
              json.dumps([{"code": c, "params": p} for c, p in w.notes], ensure_ascii=False, default=str),
-             w.is_demo],
+             batch_id],
         )
         if w.stages is not None:
             self._replace_stages(cur, w.stages, batch_id)

@@ -125,6 +125,20 @@ def run_import(prepared: Any, dayfirst: bool | None, as_of: date | None, progres
 
     from data.ingest.pipeline import replace_demo
 
+    lock = store().import_lock
+    if not lock.acquire(blocking=False):           # another session is importing: wait our turn
+        if progress:
+            progress(0.05, "queued")
+        lock.acquire()
+    try:
+        return _run_import_locked(prepared, dayfirst, as_of, progress)
+    finally:
+        lock.release()
+
+
+def _run_import_locked(prepared: Any, dayfirst: bool | None, as_of: date | None, progress=None) -> tuple[Any, Any]:
+    from data.ingest.pipeline import build, commit, replace_demo
+
     try:
         replace_demo(store())
         if progress:

@@ -614,9 +614,19 @@ def preview(prepared: Prepared, store: Store, *, n: int = 20, dayfirst: bool | N
 
 
 # ---------------------------------------------------------------------------------------------- commit
+def check_disk(store: Store, n_bytes: int) -> None:
+    """Refuse an import when the disk could fill up half-way (DuckDB needs room for the WAL and the
+    checkpoint): about three times the file plus 64 MB must be free."""
+    need = 3 * n_bytes + 64 * 1024 * 1024
+    free = store.free_disk_bytes()
+    if free < need:
+        raise ImportProblem("disk_full", free_mb=free // 2**20, need_mb=need // 2**20)
+
+
 def commit(store: Store, prepared: Prepared, built: Built, *, save_mapping: bool = True,
            is_demo: bool = False) -> ImportResult:
     """Write a built file in one transaction and report what happened to every row."""
+    check_disk(store, prepared.raw.frame.estimated_size())
     stored_possible = built.rows.height
     if stored_possible == 0 and built.rejects.height > 0:
         raise ImportProblem("nothing_imported", rejected=built.rejects.height)
@@ -657,7 +667,15 @@ def import_file(store: Store, source: str | Path | bytes, file_name: str | None 
                 dayfirst: bool | None = None, as_of: date | None = None, sheet: str | None = None,
                 today: date | None = None) -> ImportResult:
     """Read, map, validate and store one file. Raises ImportProblem when nothing can be imported
-    (and logs the failed attempt); the database is then unchanged."""
+    (and logs the failed attempt); the database is then unchanged. Imports run one at a time."""
+    with store.import_lock:
+        return _import_locked(store, source, file_name, kind=kind, overrides=overrides, constants=constants,
+                              dayfirst=dayfirst, as_of=as_of, sheet=sheet, today=today)
+
+
+def _import_locked(store: Store, source: str | Path | bytes, file_name: str | None, *, kind: str | None,
+                   overrides: dict[str, str] | None, constants: dict[str, str] | None, dayfirst: bool | None,
+                   as_of: date | None, sheet: str | None, today: date | None) -> ImportResult:
     prepared: Prepared | None = None
     try:
         prepared = prepare(source, file_name, store=store, kind=kind, overrides=overrides, sheet=sheet,

@@ -29,6 +29,7 @@ PROBLEMS: dict[str, str] = {
     "batch_not_live": "Batch {batch_id} is {status}; only a completed batch can be undone.",
     "undo_blocked": "Batch {batch_id} cannot be undone before later batch(es) {later} that changed its rows; undo those first.",
     "demo_over_data": "The database already holds your own data; the demo company is loaded only into an empty database (use --db for a separate file).",
+    "disk_full": "Not enough free disk space to import this file safely: {free_mb} MB free, about {need_mb} MB needed.",
     "db_locked": "The database {path} is in use by another Salescope process; close it or use --db.",
     # row level
     "missing_value": "{column} is empty but required.",
