@@ -152,6 +152,14 @@ REJECT_SCHEMA = {
 }
 
 
+def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple:
+    """Run a query and return its first row, finishing the result (an open result keeps a
+    transaction open, which blocks checkpoints)."""
+    row = cur.execute(sql, params or []).fetchone()
+    cur.complete()
+    return row
+
+
 def _pl(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
     """Run a query and return its rows as a polars frame (finishing any open result first)."""
     cur.complete()
@@ -211,7 +219,7 @@ class Store:
     # ------------------------------------------------------------------ reads: overview
     def table_count(self, name: str, cur: duckdb.DuckDBPyConnection | None = None) -> int:
         """Row count of one canonical table."""
-        return int((cur or self.cursor()).execute(SQL[name]["count"]).fetchone()[0])
+        return int(_one(cur or self.cursor(), SQL[name]["count"])[0])
 
     def counts(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
         """Rows per canonical table, snapshots included."""
@@ -220,23 +228,23 @@ class Store:
 
     def deal_status_counts(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
         """Deals by status: total, open, won, lost."""
-        row = (cur or self.cursor()).execute(
+        row = _one(cur or self.cursor(), 
             "SELECT count(*), count(*) FILTER (status = 'open'), count(*) FILTER (status = 'won'), "
             "count(*) FILTER (status = 'lost') FROM deals"
-        ).fetchone()
+        )
         return {"total": int(row[0]), "open": int(row[1]), "won": int(row[2]), "lost": int(row[3])}
 
     def won_revenue(self, cur: duckdb.DuckDBPyConnection | None = None) -> float:
         """Sum of won deals' amounts (all time)."""
-        row = (cur or self.cursor()).execute("SELECT coalesce(sum(amount), 0) FROM deals WHERE status = 'won'").fetchone()
+        row = _one(cur or self.cursor(), "SELECT coalesce(sum(amount), 0) FROM deals WHERE status = 'won'")
         return float(row[0])
 
     def date_range(self, cur: duckdb.DuckDBPyConnection | None = None) -> tuple[date | None, date | None]:
         """Earliest and latest date carried by deals (created, close or closed)."""
-        row = (cur or self.cursor()).execute(
+        row = _one(cur or self.cursor(), 
             "SELECT least(min(created_on), min(close_date), min(closed_on)), "
             "greatest(max(created_on), max(close_date), max(closed_on)) FROM deals"
-        ).fetchone()
+        )
         return row[0], row[1]
 
     def last_import(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any] | None:
@@ -253,17 +261,17 @@ class Store:
 
     def has_demo(self, cur: duckdb.DuckDBPyConnection | None = None) -> bool:
         """True when the demo company is loaded."""
-        row = (cur or self.cursor()).execute(
+        row = _one(cur or self.cursor(), 
             "SELECT count(*) FROM imports WHERE is_demo AND status = 'done'"
-        ).fetchone()
+        )
         return int(row[0]) > 0
 
     def version(self, cur: duckdb.DuckDBPyConnection | None = None) -> str:
         """Changes whenever data changes (import, undo, clear): part of every cache key."""
-        row = (cur or self.cursor()).execute(
+        row = _one(cur or self.cursor(), 
             "SELECT coalesce(max(batch_id), 0), count(*) FILTER (status = 'undone'), count(*) FROM imports"
-        ).fetchone()
-        stages = (cur or self.cursor()).execute("SELECT count(*), coalesce(sum(position), 0) FROM stages").fetchone()
+        )
+        stages = _one(cur or self.cursor(), "SELECT count(*), coalesce(sum(position), 0) FROM stages")
         return f"{row[0]}.{row[1]}.{row[2]}.{stages[0]}.{stages[1]}"
 
     # ------------------------------------------------------------------ reads: frames
@@ -312,9 +320,9 @@ class Store:
 
     def saved_mapping(self, header_key: str, cur: duckdb.DuckDBPyConnection | None = None) -> tuple[str, dict[str, str]] | None:
         """The confirmed mapping saved for a header set: (kind, {source: field})."""
-        row = (cur or self.cursor()).execute(
+        row = _one(cur or self.cursor(), 
             "SELECT kind, mapping FROM saved_mappings WHERE header_key = ?", [header_key]
-        ).fetchone()
+        )
         return (row[0], json.loads(row[1])) if row else None
 
     def live_batch_with_sha(self, sha256: str, kind: str, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any] | None:
@@ -467,7 +475,7 @@ class Store:
         """Log a file that could not be imported (nothing else is written)."""
         with self.write_lock:
             cur = self.cursor()
-            batch_id = int(cur.execute("SELECT nextval('batch_seq')").fetchone()[0])
+            batch_id = int(_one(cur, "SELECT nextval('batch_seq')")[0])
             cur.execute(
                 "INSERT INTO imports (batch_id, kind, file_name, sha256, imported_at, status, notes) "
                 "VALUES (?, ?, ?, ?, ?, 'failed', ?)",
@@ -483,7 +491,7 @@ class Store:
         is found at the next start and shown as failed; its rows were never committed."""
         with self.write_lock:
             cur = self.cursor()
-            batch_id = int(cur.execute("SELECT nextval('batch_seq')").fetchone()[0])
+            batch_id = int(_one(cur, "SELECT nextval('batch_seq')")[0])
             cur.execute(
                 "INSERT INTO imports (batch_id, kind, file_name, sha256, imported_at, status, is_demo) "
                 "VALUES (?, ?, ?, ?, ?, 'running', ?)",
@@ -564,7 +572,7 @@ class Store:
             ))
             cur.execute(SQL[table]["incoming_fill"])
             cur.unregister("incoming_frame")
-        staged = int(cur.execute("SELECT count(*) FROM incoming").fetchone()[0])
+        staged = int(_one(cur, "SELECT count(*) FROM incoming")[0])
         if staged != rows.height:  # never report rows as stored that were not
             raise RuntimeError(f"staging {table}: {staged} of {rows.height} rows arrived")
 
@@ -575,10 +583,10 @@ class Store:
         cur.execute(SQL[table]["classify"])
         if only_new:
             cur.execute("UPDATE incoming_cls SET _cls = 'same' WHERE _cls = 'changed'")
-        new, changed, same = cur.execute(
+        new, changed, same = _one(cur, 
             "SELECT count(*) FILTER (_cls = 'new'), count(*) FILTER (_cls = 'changed'), "
             "count(*) FILTER (_cls = 'same') FROM incoming_cls"
-        ).fetchone()
+        )
         if new + changed + same != rows.height:
             raise RuntimeError(f"classifying {table}: {new + changed + same} of {rows.height} rows")
         if changed:
