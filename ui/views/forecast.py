@@ -1,0 +1,169 @@
+"""Forecast vs plan: target, won revenue and the forecast range by month; attainment and pacing per
+rep and team; pipeline coverage and the pipeline needed at the historical win rate.
+
+Forecasts cover the rest of a bounded period; with an all-time period only plan versus actual by
+month is computed (over the span of the targets). The headline compares won revenue with the
+previous period up to the same day (the same number of days into it), so a half-way quarter is not
+set against a whole one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import polars as pl
+
+from metrics import forecast, kpis
+from ui.filters import Filters
+from ui.views import load
+from ui.views.customers import same_point, single_currency
+
+METHODS: tuple[str, ...] = ("weighted", "historical", "run_rate")
+STATUSES: tuple[str, ...] = ("over", "on", "under")  # target met / on pace / behind pace
+FORECAST_COLUMNS = ("forecast", "forecast_low", "forecast_high", "won_to_date", "expected_rest", "open_deals",
+                    "open_pipeline")
+
+
+@dataclass(frozen=True)
+class ForecastView:
+    """What the Forecast vs plan page shows (small frames only)."""
+
+    empty: bool
+    bounded: bool
+    currency: str | None
+    has_targets: bool
+    total: dict[str, Any]        # the period as one bucket: target, actual, attainment, gap, pace, ...
+    previous: dict[str, Any]     # actual and attainment of the previous period up to the same day
+    win_rate: float | None       # historical win rate (deals closed up to as_of)
+    monthly: pl.DataFrame        # period_start, period_end, target, actual, attainment, pipeline
+    month_forecasts: pl.DataFrame  # period_start, method, forecast, forecast_low, forecast_high (months not over)
+    forecasts: pl.DataFrame      # one row per method for the whole period
+    reps: pl.DataFrame           # rep_id, rep, team, target, actual, attainment, ..., status
+    teams: pl.DataFrame          # team, target, actual, attainment, ..., status
+    open_deals: pl.DataFrame     # open deals expected to close in the period (for the drill-down)
+
+
+def compute(store: Any, f: Filters) -> ForecastView:
+    """Plan versus actual by month, the three forecasts, attainment by rep and team."""
+    fr = load(store, f, tables=("deals", "reps", "targets", "stage_history", "accounts"))
+    deals, reps = fr.deals, fr.reps
+    if deals.height == 0 and fr.targets.height == 0:
+        return _empty(f)
+    plan = dict(deals=deals, targets=fr.targets, reps=reps, activities=fr.activities, as_of=f.as_of)
+    monthly = forecast.plan_vs_actual(**plan, period_from=f.period_from, period_to=f.period_to, grain="month")
+    monthly = monthly.select("period_start", "period_end", "target", "actual", "attainment", "pipeline")
+    currency = single_currency(deals)
+    has_targets = fr.targets.filter(pl.col("measure") == "revenue").height > 0
+    rate = forecast.historical_win_rate(deals, as_of=f.as_of)
+    if not f.bounded:
+        return ForecastView(False, False, currency, has_targets, {}, {}, rate, monthly, _no_month_forecasts(),
+                            pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), pl.DataFrame())
+    span = dict(period_from=f.period_from, period_to=f.period_to, grain=None)
+    total = forecast.plan_vs_actual(**plan, **span, win_rate=rate)
+    names = reps.select("rep_id", pl.col("name").alias("rep"), "team")
+    rep_rows = forecast.plan_vs_actual(**plan, **span, scope="rep", win_rate=rate).rename({"scope_id": "rep_id"})
+    rep_rows = rep_rows.join(names, on="rep_id", how="left").with_columns(pl.coalesce("rep", "rep_id").alias("rep"))
+    team_rows = forecast.plan_vs_actual(**plan, **span, scope="team", win_rate=rate).rename({"scope_id": "team"})
+    fc = forecast.forecasts(deals, fr.stage_history, fr.stages, as_of=f.as_of, period_from=f.period_from,
+                            period_to=f.period_to)
+    return ForecastView(
+        empty=False, bounded=True, currency=currency, has_targets=has_targets,
+        total=total.row(0, named=True) if total.height else {},
+        previous=_previous(deals, fr.targets, reps, f), win_rate=rate, monthly=monthly,
+        month_forecasts=_month_forecasts(deals, fr.stage_history, fr.stages, f),
+        forecasts=fc.select("method", *FORECAST_COLUMNS),
+        reps=_with_status(rep_rows).select("rep_id", "rep", "team", *_PLAN_COLUMNS, "status"),
+        teams=_with_status(team_rows).select("team", *_PLAN_COLUMNS, "status"),
+        open_deals=_open_deals(deals, names, fr.accounts, f),
+    )
+
+
+_PLAN_COLUMNS = ("target", "actual", "attainment", "gap", "expected_attainment", "pace", "pipeline",
+                 "pipeline_coverage", "pipeline_needed")
+
+
+def _with_status(rows: pl.DataFrame) -> pl.DataFrame:
+    """over: target met; on: attainment at least the share of the period gone; under: behind."""
+    att, exp = pl.col("attainment"), pl.col("expected_attainment")
+    status = (pl.when(att.is_null()).then(pl.lit(None, pl.String))
+              .when(att >= 1).then(pl.lit("over"))
+              .when(att >= exp).then(pl.lit("on"))
+              .otherwise(pl.lit("under")))
+    return rows.with_columns(status.alias("status"))
+
+
+def _previous(deals: pl.DataFrame, targets: pl.DataFrame, reps: pl.DataFrame, f: Filters) -> dict[str, Any]:
+    window = same_point(f)
+    if window is None:
+        return {}
+    p = f.previous()
+    won = kpis.won_revenue(deals, period_from=window[0], period_to=window[1])
+    actual = float(won["won_revenue"][0] or 0.0)
+    plan = forecast.plan_vs_actual(deals, targets, reps, pl.DataFrame(), as_of=f.as_of,
+                                   period_from=p.period_from, period_to=p.period_to, grain=None)
+    target = plan["target"][0] if plan.height else None
+    return {"actual": actual, "target": target, "attainment": actual / target if target else None}
+
+
+def _month_forecasts(deals: pl.DataFrame, history: pl.DataFrame, stages: pl.DataFrame, f: Filters) -> pl.DataFrame:
+    """The three forecasts for each month of the period that is not over yet."""
+    frames = []
+    start = f.period_from.replace(day=1)
+    while start <= f.period_to:
+        end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        lo, hi = max(start, f.period_from), min(end, f.period_to)
+        if hi >= f.as_of:
+            fc = forecast.forecasts(deals, history, stages, as_of=f.as_of, period_from=lo, period_to=hi)
+            frames.append(fc.select(pl.lit(lo).alias("period_start"), "method", "forecast", "forecast_low",
+                                    "forecast_high"))
+        start = end + timedelta(days=1)
+    return pl.concat(frames, how="vertical") if frames else _no_month_forecasts()
+
+
+def _open_deals(deals: pl.DataFrame, names: pl.DataFrame, accounts: pl.DataFrame, f: Filters) -> pl.DataFrame:
+    """Open deals at as_of expected to close in the period (overdue ones included), biggest first
+    (the pipeline of `plan_vs_actual`)."""
+    created = pl.col("created_on")
+    live = deals.filter((pl.col("status") == "open") & (created.is_null() | (created <= f.as_of))
+                        & pl.col("close_date").is_between(f.period_from, f.period_to))
+    acc = accounts.select("account_id", pl.col("name").alias("account")).unique("account_id", keep="first")
+    live = live.join(names, left_on="owner_rep_id", right_on="rep_id", how="left").join(acc, on="account_id",
+                                                                                          how="left")
+    return live.select("deal_id", "name", "owner_rep_id", pl.coalesce("rep", "owner_rep_id").alias("owner"),
+                       "team", pl.coalesce("account", "account_id").alias("account"), "stage", "amount",
+                       "probability", "close_date", "forecast_category").sort("amount", descending=True,
+                                                                             nulls_last=True)
+
+
+def _no_month_forecasts() -> pl.DataFrame:
+    f = pl.Float64
+    return pl.DataFrame(schema={"period_start": pl.Date, "method": pl.String, "forecast": f, "forecast_low": f,
+                                "forecast_high": f})
+
+
+def _empty(f: Filters) -> ForecastView:
+    none = pl.DataFrame()
+    return ForecastView(True, f.bounded, None, False, {}, {}, None, none, _no_month_forecasts(), none, none, none,
+                        none)
+
+
+# ------------------------------------------------------------------------------ page helpers
+def chosen(forecasts: pl.DataFrame, method: str) -> dict[str, Any]:
+    """The forecast row of one method (empty when there is none)."""
+    rows = forecasts.filter(pl.col("method") == method) if forecasts.height else forecasts
+    return rows.row(0, named=True) if rows.height else {}
+
+
+def deals_of(open_deals: pl.DataFrame, *, rep_id: str | None = None, team: str | None = None) -> pl.DataFrame:
+    """The open deals of a clicked rep or team (all of them without a click)."""
+    if rep_id:
+        return open_deals.filter(pl.col("owner_rep_id") == rep_id)
+    if team:
+        return open_deals.filter(pl.col("team") == team)
+    return open_deals
+
+
+def of_method(month_forecasts: pl.DataFrame, method: str) -> pl.DataFrame:
+    """The monthly forecasts of one method."""
+    return month_forecasts.filter(pl.col("method") == method)
