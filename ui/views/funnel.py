@@ -1,0 +1,209 @@
+"""Funnel: stages reached with conversion and time in stage (both counting methods), the
+bottleneck and what it costs, conversion per team and per rep, and the stalled deals.
+
+Both methods ("reached": any later stage counts; "strict": only deals seen entering every stage in
+order) are computed at once, so the page's switch does not recompute. The funnel's bottleneck step
+is the step whose shortfall costs the most revenue summed over the teams in scope
+(`metrics.funnel.bottleneck`, one row per team and step); with a single team it is that team's own
+bottleneck against its earlier periods.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from metrics import funnel
+from metrics._common import open_stages, with_team
+from ui.filters import Filters
+from ui.views import load
+from ui.views.overview import rounded, single_currency
+
+METHODS: tuple[str, ...] = ("reached", "strict")
+COMPARE: tuple[str, ...] = ("team", "rep")
+DEFAULT_REPS = 5   # reps compared side by side when none is picked: the five with most deals
+
+
+@dataclass(frozen=True)
+class FunnelView:
+    """What the Funnel page shows (small frames only)."""
+
+    empty: bool
+    currency: str | None = None
+    stages: tuple[str, ...] = ()                                   # open stages in order
+    won_stage: str = "won"
+    funnels: dict[str, pl.DataFrame] = field(default_factory=dict)     # method -> funnel()
+    compare: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)  # (method, team|rep) -> funnel(by=)
+    bottlenecks: dict[str, pl.DataFrame] = field(default_factory=dict)  # method -> bottleneck()
+    stalled: pl.DataFrame = field(default_factory=pl.DataFrame)   # with owner, team and account names
+    rep_names: dict[str, str] = field(default_factory=dict)
+
+
+def compute(store: Any, f: Filters) -> FunnelView:
+    """Funnels (both methods, overall and per team / rep), bottlenecks and stalled deals."""
+    fr = load(store, f, tables=("deals", "reps", "stage_history", "accounts"))
+    deals, hist, stages, reps = fr.deals, fr.stage_history, fr.stages, fr.reps
+    order = open_stages(stages)["stage"].to_list()
+    if deals.height == 0 or not order:
+        return FunnelView(empty=True)
+    teamed = with_team(deals, reps)
+    args = dict(as_of=f.as_of, period_from=f.period_from, period_to=f.period_to)
+    funnels, compare, bottlenecks = {}, {}, {}
+    for method in METHODS:
+        funnels[method] = funnel.funnel(deals, hist, stages, method=method, **args)
+        compare[(method, "team")] = funnel.funnel(teamed.filter(pl.col("team").is_not_null()), hist, stages,
+                                                  method=method, by="team", **args)
+        compare[(method, "rep")] = funnel.funnel(deals.filter(pl.col("owner_rep_id").is_not_null()), hist, stages,
+                                                 method=method, by="owner_rep_id", **args)
+        bottlenecks[method] = funnel.bottleneck(deals, hist, stages, reps, method=method, **args)
+    names = dict(zip(reps["rep_id"].to_list(), [n or r for r, n in zip(reps["rep_id"], reps["name"])]))
+    return FunnelView(
+        empty=False, currency=single_currency(deals), stages=tuple(order), won_stage=_won_label(stages),
+        funnels=funnels, compare=compare, bottlenecks=bottlenecks,
+        stalled=_stalled(deals, hist, stages, reps, fr.accounts, f), rep_names=names,
+    )
+
+
+def _won_label(stages: pl.DataFrame) -> str:
+    won = stages.filter(pl.col("is_won").fill_null(False)).sort("position")
+    return won["name"][0] if won.height else "won"
+
+
+def _stalled(deals: pl.DataFrame, hist: pl.DataFrame, stages: pl.DataFrame, reps: pl.DataFrame,
+             accounts: pl.DataFrame, f: Filters) -> pl.DataFrame:
+    found = funnel.stalled(deals, hist, stages, as_of=f.as_of)
+    owners = reps.select(pl.col("rep_id").alias("owner_rep_id"), pl.col("name").alias("owner"), "team")
+    accts = accounts.select("account_id", pl.col("name").alias("account"))
+    return (
+        found.join(owners.unique("owner_rep_id"), on="owner_rep_id", how="left")
+        .join(accts.unique("account_id"), on="account_id", how="left")
+        .select("deal_id", "name", pl.coalesce("account", "account_id").alias("account"),
+                pl.coalesce("owner", "owner_rep_id").alias("owner"), "team", "stage", "amount", "entered_on",
+                "days_in_stage", "threshold_days", "over_by_days")
+    )
+
+
+# ------------------------------------------------------------------------------- derived
+def with_won(view: FunnelView, method: str) -> pl.DataFrame:
+    """The funnel plus a last row for the won stage (reached = deals won from the last stage)."""
+    fr = view.funnels[method]
+    if fr.height == 0:
+        return fr
+    last = fr.row(fr.height - 1, named=True)
+    won = round((last["conversion_to_next"] or 0.0) * last["reached"])
+    first = fr["reached"][0]
+    extra = pl.DataFrame({
+        "stage": [view.won_stage], "stage_index": [fr.height], "next_stage": [None], "reached": [won],
+        "conversion_to_next": [None], "pct_of_first": [won / first if first else None],
+        "median_days": [None], "p90_days": [None],
+    }, schema=fr.schema)
+    return pl.concat([fr, extra], how="vertical")
+
+
+def bottleneck_step(view: FunnelView, method: str) -> dict[str, Any] | None:
+    """The step whose shortfall costs the most, summed over the teams in scope (or None)."""
+    found = view.bottlenecks.get(method)
+    if found is None or found.height == 0:
+        return None
+    steps = (
+        found.filter(pl.col("revenue_cost") > 0)
+        .group_by("from_stage", "to_stage")
+        .agg(pl.col("revenue_cost").sum(), pl.len().alias("teams"), pl.col("team").sort_by("revenue_cost").last())
+        .sort("revenue_cost", "from_stage", descending=[True, False])
+    )
+    return steps.row(0, named=True) if steps.height else None
+
+
+def headline(view: FunnelView, method: str) -> dict[str, Any]:
+    """Deals in the funnel, share that was won, bottleneck cost, stalled deals and their value."""
+    full = with_won(view, method)
+    step = bottleneck_step(view, method)
+    first = full["reached"][0] if full.height else 0
+    return {
+        "entered": int(first), "won_share": full["pct_of_first"][-1] if full.height else None,
+        "bottleneck_cost": step["revenue_cost"] if step else None,
+        "stalled": view.stalled.height, "stalled_value": float(view.stalled["amount"].fill_null(0).sum()),
+    }
+
+
+def compare_frame(view: FunnelView, method: str, by: str, picked: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Conversion per step and group: group, step, conversion (for the grouped chart). Per rep, only
+    the picked reps (default: the DEFAULT_REPS with most deals in the funnel)."""
+    fr = view.compare[(method, by)]
+    key = "team" if by == "team" else "owner_rep_id"
+    if by == "rep":
+        chosen = list(picked) or default_reps(view, method)
+        fr = fr.filter(pl.col(key).is_in(chosen))
+        fr = fr.with_columns(pl.col(key).replace_strict(view.rep_names, default=pl.col(key)).alias("group"))
+    else:
+        fr = fr.with_columns(pl.col(key).alias("group"))
+    return fr.select("group", "stage", "next_stage", "stage_index", "reached", "conversion_to_next").sort(
+        "group", "stage_index")
+
+
+def default_reps(view: FunnelView, method: str) -> list[str]:
+    """The reps with the most deals entering the funnel."""
+    fr = view.compare[(method, "rep")].filter(pl.col("stage_index") == 0)
+    return fr.sort("reached", "owner_rep_id", descending=[True, False])["owner_rep_id"].head(DEFAULT_REPS).to_list()
+
+
+def rep_options(view: FunnelView, method: str) -> list[str]:
+    """Every rep with deals in the funnel, most deals first."""
+    fr = view.compare[(method, "rep")].filter((pl.col("stage_index") == 0) & (pl.col("reached") > 0))
+    return fr.sort("reached", "owner_rep_id", descending=[True, False])["owner_rep_id"].to_list()
+
+
+def stalled_rows(view: FunnelView, stage: str | None) -> pl.DataFrame:
+    """The stalled deals, of one stage when a stage is picked."""
+    if not stage or view.stalled.height == 0:
+        return view.stalled
+    return view.stalled.filter(pl.col("stage") == stage)
+
+
+# ------------------------------------------------------------------------------- presentation
+# Tables with translated headers for the page; `formats` maps a header to money / pct / int / days.
+def _h(key: str, lang: str) -> str:
+    from ui.i18n import has, t
+
+    return t(f"columns.{key}", lang=lang) if has(f"columns.{key}", "en") else t(f"funnel.col_{key}", lang=lang)
+
+
+def funnel_table(view: FunnelView, method: str, basis: str, lang: str) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The rows behind the funnel chart."""
+    from ui.charts.funnel import stage_shares
+
+    fr = with_won(view, method)
+    out = fr.select(
+        pl.col("stage").alias(_h("stage", lang)), pl.col("reached").alias(_h("reached", lang)),
+        pl.Series(_h(f"share_{basis}", lang), stage_shares(fr, basis), dtype=pl.Float64),
+        pl.col("conversion_to_next").alias(_h("conversion_to_next", lang)),
+        pl.col("median_days").alias(_h("median_days", lang)), pl.col("p90_days").alias(_h("p90_days", lang)),
+    )
+    kinds = dict(zip(out.columns, ["text", "int", "pct", "pct", "days", "days"]))
+    return rounded(out, kinds), kinds
+
+
+def stalled_table(rows: pl.DataFrame, lang: str) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Stalled deals: deal, account, owner, team, stage, amount, days in stage, usual, over by, since."""
+    cols = [("deal_id", "text"), ("name", "text"), ("account", "text"), ("owner", "text"), ("team", "text"),
+            ("stage", "text"), ("amount", "money"), ("days_in_stage", "days"), ("threshold_days", "days"),
+            ("over_by_days", "days"), ("entered_on", "date")]
+    keys = {"name": "deal_name", "account": "account_name", "owner": "owner_rep_id"}
+    out = rows.select([pl.col(c).alias(_h(keys.get(c, c), lang)) for c, _ in cols])
+    kinds = {_h(keys.get(c, c), lang): kind for c, kind in cols}
+    return rounded(out, kinds), kinds
+
+
+def bottleneck_table(view: FunnelView, method: str, lang: str) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Each team's bottleneck (its costliest step, when it costs anything) with conversion, usual level, cost."""
+    found = view.bottlenecks.get(method, pl.DataFrame())
+    if found.height == 0:
+        return pl.DataFrame(), {}
+    found = found.filter(pl.col("is_bottleneck")).sort("revenue_cost", descending=True, nulls_last=True)
+    cols = [("team", "text"), ("step", "text"), ("entering", "int"), ("conversion", "pct"), ("benchmark", "pct"),
+            ("revenue_cost", "money")]
+    out = found.with_columns(pl.concat_str("from_stage", pl.lit(" → "), "to_stage").alias("step")).select(
+        [pl.col(c).alias(_h(c, lang)) for c, _ in cols])
+    kinds = {_h(c, lang): kind for c, kind in cols}
+    return rounded(out, kinds), kinds
