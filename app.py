@@ -9,8 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import cache, widgets
-from ui.i18n import t
+from ui import auth, cache, widgets
+from ui.i18n import problem_text, t
 
 HERE = Path(__file__).resolve().parent
 PAGES_DIR = HERE / "pages"
@@ -18,17 +18,30 @@ PAGES_DIR = HERE / "pages"
 # (file stem, label key, icon, default page?) — the URL path of each page is its file name.
 PAGES: list[tuple[str, str, str, bool]] = [
     ("overview", "nav.overview", ":material/dashboard:", True),
+    ("funnel", "nav.funnel", ":material/filter_alt:", False),
+    ("leaderboard", "nav.leaderboard", ":material/leaderboard:", False),
+    ("customers", "nav.customers", ":material/groups:", False),
+    ("forecast", "nav.forecast", ":material/trending_up:", False),
+    ("history", "nav.history", ":material/history:", False),
+    ("meeting", "nav.meeting", ":material/co_present:", False),
     ("data", "nav.data", ":material/upload_file:", False),
 ]
 
 st.set_page_config(page_title="Salescope", page_icon=":material/insights:", layout="wide")
+widgets.no_legacy_pages()
 widgets.init_language()
+
+user = auth.current_user()
+if user is None or not user.sees_anything:
+    widgets.sign_in_screen(user)
+    st.stop()
 
 try:
     is_demo = cache.ensure_demo_on_first_start()
-except Exception:  # never a traceback on screen: log it and say so in the user's language
+except Exception as exc:  # never a traceback on screen: log it and say so in the user's language
     logging.getLogger("salescope").exception("could not open or seed the database")
-    st.error(t("app.error"))
+    code = getattr(exc, "code", None)
+    st.error(problem_text(code, getattr(exc, "params", {})) if code else t("app.error"), icon=":material/error:")
     st.stop()
 
 pages = [
@@ -38,5 +51,7 @@ pages = [
 nav = st.navigation(pages)
 st.sidebar.caption(t("app.tagline"))
 widgets.language_switch()
+widgets.account_box()
+widgets.filter_bar()
 widgets.demo_banner(is_demo)
 nav.run()

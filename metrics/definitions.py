@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-from metrics import forecast, funnel, kpis, leaderboard, quality, tiering
+from metrics import agenda, changes, forecast, funnel, kpis, leaderboard, quality, tiering
 
 FUNCTIONS: dict[str, Callable[..., object]] = {
     "win_rate": kpis.win_rate,
@@ -38,6 +38,18 @@ FUNCTIONS: dict[str, Callable[..., object]] = {
     "cross_sell": kpis.cross_sell,
     "quality_issues": quality.quality_issues,
     "quality_score": quality.quality_score,
+    "pipeline_change": changes.pipeline_change,
+    "close_date_pushes": changes.close_date_pushes,
+    "slipped_deals": changes.slipped_deals,
+    "slipped_by_rep": changes.slipped_by_rep,
+    "pipeline_at": changes.pipeline_at,
+    "pipeline_trend": changes.pipeline_trend,
+    "inferred_stage_history": changes.infer_stage_history,
+    "deals_at_snapshot": changes.deals_at_snapshot,
+    "forecast_accuracy": changes.forecast_accuracy,
+    "forecast_mape": changes.forecast_mape,
+    "best_method": changes.best_method,
+    "meeting_agenda": agenda.meeting_agenda,
 }
 
 COLUMN_DEFINITIONS: dict[str, str] = {
@@ -57,6 +69,44 @@ COLUMN_DEFINITIONS: dict[str, str] = {
     "pipeline_needed": (
         "Pipeline needed is how much open pipeline it takes to close the remaining target at the "
         "historical win rate: remaining target divided by win rate."
+    ),
+    # the bars of the pipeline waterfall between two snapshots (metrics.changes.pipeline_change)
+    "change_start": (
+        "Start is the open pipeline closing in the period as it stood at the first snapshot."
+    ),
+    "change_created": (
+        "Created is the pipeline of deals that were not in the first snapshot and are open and closing "
+        "in the period at the second, at their amount then."
+    ),
+    "change_pulled_in": (
+        "Pulled in is the pipeline of deals that existed at the first snapshot outside the period (or "
+        "closed) and are open and closing in the period at the second, at their amount then."
+    ),
+    "change_amount_up": (
+        "Amount up is how much the deals in the period's pipeline at both snapshots grew in amount."
+    ),
+    "change_amount_down": (
+        "Amount down is how much the deals in the period's pipeline at both snapshots shrank in amount."
+    ),
+    "change_pushed_out": (
+        "Pushed out is the pipeline of deals still open at the second snapshot whose close date moved "
+        "out of the period, at their amount at the first snapshot."
+    ),
+    "change_won": (
+        "Won is the pipeline of the period at the first snapshot that was won by the second, at its "
+        "amount at the first snapshot."
+    ),
+    "change_lost": (
+        "Lost is the pipeline of the period at the first snapshot that was lost by the second, at its "
+        "amount at the first snapshot."
+    ),
+    "change_removed": (
+        "Removed is the pipeline of the period at the first snapshot whose deals no longer appear in "
+        "the second snapshot (deleted in the CRM or no longer exported)."
+    ),
+    "change_end": (
+        "End is the open pipeline closing in the period as it stood at the second snapshot: start "
+        "plus created, pulled in and amount up, minus amount down, pushed out, won, lost and removed."
     ),
 }
 

@@ -8,13 +8,20 @@ from ui import cache, importer, widgets
 from ui import format as fmt
 from ui.export import csv_bytes
 from ui.i18n import problem_text, t
+from ui.quality_widgets import quality_section
 
 widgets.require_frame()
 
 st.title(t("data.title"))
+quality_section()
 
-files = st.file_uploader(t("data.upload"), type=["csv", "tsv", "txt", "xlsx", "xlsm"], accept_multiple_files=True,
-                         help=t("data.upload_help"), key="data_upload")
+can_edit = importer.can_change_data()
+if can_edit:
+    files = st.file_uploader(t("data.upload"), type=["csv", "tsv", "txt", "xlsx", "xlsm"], accept_multiple_files=True,
+                             help=t("data.upload_help"), key="data_upload")
+else:
+    files = []
+    st.info(t("auth.read_only"), icon=":material/visibility:")
 
 for up in files or []:
     with st.container(border=True):
@@ -85,13 +92,13 @@ else:
     pick = st.selectbox(t("data.col_batch"), batches, key=f"data_batch_pick_{cache.version()}",
                         format_func=lambda b: importer.batch_label(history, b))
     rejects = cache.rejected(pick, cache.version())
-    if rejects.height:
+    if can_edit and rejects.height:
         st.markdown(f"**{t('data.rejects')}** ({fmt.number(rejects.height)})")
         st.dataframe(importer.rejects_table(rejects), hide_index=True, width="stretch", height=240)
         st.download_button(t("data.download_rejects"), csv_bytes(rejects.drop("reason_code", "params")),
                            file_name=f"salescope_rejected_batch_{pick}.csv", mime="text/csv", key="data_dl_rejects")
     row = history.filter(pl.col("batch_id") == pick).row(0, named=True)
-    if row["status"] == "done" and st.button(t("data.undo"), key="data_undo", icon=":material/undo:"):
+    if can_edit and row["status"] == "done" and st.button(t("data.undo"), key="data_undo", icon=":material/undo:"):
         problem = importer.undo(pick)
         if problem is not None:
             st.error(problem_text(problem.code, problem.params))
@@ -104,7 +111,7 @@ st.subheader(t("data.pipeline"))
 st.caption(t("data.pipeline_help"))
 stages = cache.stages(cache.version())
 edited = st.data_editor(importer.stages_table(stages), key="data_stages", hide_index=True, num_rows="dynamic",
-                        column_config=importer.stages_columns(), width="stretch")
-if st.button(t("data.save_pipeline"), key="data_save_stages", icon=":material/save:"):
+                        column_config=importer.stages_columns(), width="stretch", disabled=not can_edit)
+if can_edit and st.button(t("data.save_pipeline"), key="data_save_stages", icon=":material/save:"):
     cache.save_stages(importer.stages_from_table(edited))
     st.success(t("data.pipeline_saved"))

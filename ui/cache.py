@@ -39,16 +39,17 @@ def ensure_demo_on_first_start() -> bool:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _view(name: str, filters_key: tuple, data_version: str, _filters: Any) -> Any:
+def _view(name: str, filters_key: tuple, data_version: str, _filters: Any, params: tuple = ()) -> Any:
     import importlib
 
     module = importlib.import_module(f"ui.views.{name}")
-    return module.compute(store(), _filters)
+    return module.compute(store(), _filters, **dict(params))
 
 
-def view(name: str, filters: Any) -> Any:
-    """A page's computed view (ui/views/<name>.py), cached per filters and store version."""
-    return _view(name, filters.key(), version(), filters)
+def view(name: str, filters: Any, **params: Any) -> Any:
+    """A page's computed view (ui/views/<name>.py), cached per filters, store version and any extra
+    keyword parameters of its `compute` (hashable values, e.g. the two snapshot dates to compare)."""
+    return _view(name, filters.key(), version(), filters, tuple(sorted(params.items())))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

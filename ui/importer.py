@@ -14,6 +14,14 @@ from ui.i18n import problem_text, t
 REQ = " *"
 
 
+def can_change_data() -> bool:
+    """Only admins import, undo and edit the pipeline (everyone when sign-in is not configured)."""
+    from ui import auth
+
+    user = auth.current_user()
+    return user is not None and user.can_change_data
+
+
 def kind_options() -> list[str]:
     return list(cache.kinds())
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from ui import cache, filters
+from ui import auth, cache, filters
 from ui.i18n import DEFAULT_LANG, LANGUAGES, t
+
+
+def no_legacy_pages() -> None:
+    """app.py's router owns navigation: never let Streamlit list pages/ on its own (it would before
+    the first st.navigation call, e.g. on the sign-in screen)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
 
 
 def require_frame() -> None:
@@ -19,6 +27,18 @@ def require_frame() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def sign_in_screen(user: "auth.User | None") -> None:
+    """The page shown before sign-in (or to a signed-in person the roles file does not know)."""
+    st.title(t("app.title"))
+    st.caption(t("app.tagline"))
+    if user is None:
+        st.info(t("auth.please_sign_in"), icon=":material/lock:")
+        st.button(t("auth.sign_in"), on_click=st.login, type="primary", key="auth_login")
+    else:
+        st.warning(t("auth.no_access", email=user.email or "?"), icon=":material/block:")
+        st.button(t("auth.sign_out"), on_click=st.logout, key="auth_logout")
 
 
 def init_language() -> str:
@@ -36,6 +56,17 @@ def _sync_language() -> None:
     st.query_params["lang"] = st.session_state["lang"]
 
 
+def account_box() -> None:
+    """Who is signed in, with a sign-out button (only when sign-in is configured)."""
+    if not auth.auth_enabled():
+        return
+    user = auth.current_user()
+    if user is None:
+        return
+    st.sidebar.caption(t("auth.signed_in_as", email=user.email or "?", role=t(f"auth.role_{user.role}")))
+    st.sidebar.button(t("auth.sign_out"), on_click=st.logout, key="auth_logout_sidebar")
+
+
 def language_switch() -> None:
     """The sidebar language picker."""
     codes = list(LANGUAGES)
@@ -51,7 +82,8 @@ def demo_banner(is_demo: bool) -> None:
         return
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.info(f"**{t('app.demo_badge')}** · {t('app.demo_banner')}", icon=":material/science:")
-    if right.button(t("app.clear_demo"), key="clear_demo", width="stretch"):
+    user = auth.current_user()
+    if user is not None and user.can_change_data and right.button(t("app.clear_demo"), key="clear_demo", width="stretch"):
         cache.clear_demo()
         st.toast(t("app.demo_cleared"))
         st.rerun()
@@ -90,11 +122,32 @@ def _init_filters() -> None:
         st.session_state[_KEYS[param]] = list(getattr(f, attr))
 
 
+def _locked(values: tuple[str, ...], lock: tuple[str, ...] | None) -> tuple[str, ...]:
+    """A filter narrowed to what the role allows (the lock wins over the widget)."""
+    if lock is None:
+        return values
+    kept = tuple(v for v in values if v in lock)
+    return kept or lock
+
+
+def _rep_lock(user: "auth.User") -> tuple[str, ...] | None:
+    """A rep user's id (the roles file may name the rep by id or by name)."""
+    lock = user.scope().get("reps")
+    if lock is None or user.role != "rep":
+        return lock
+    dims = cache.dimensions(cache.version())
+    by_name = {name: rid for rid, name in dims["reps"]}
+    return tuple(by_name.get(r, r) for r in lock)
+
+
 def current_filters() -> "filters.Filters":
-    """The filters of this session (what every page computes with)."""
+    """The filters of this session (what every page computes with), narrowed to the user's role."""
     from datetime import date
 
     _init_filters()
+    user = auth.current_user() or auth.User(None, "none")
+    team_lock = user.scope().get("teams")
+    rep_lock = _rep_lock(user)
     preset = st.session_state["f_period"]
     today = date.today()
     if preset == "custom":
@@ -103,9 +156,10 @@ def current_filters() -> "filters.Filters":
             start, end = end, start
     else:
         start, end = filters.period_for(preset, today)
-    return filters.Filters(
-        preset, start, end, *(tuple(st.session_state.get(_KEYS[p]) or ()) for p in filters.LIST_PARAMS), as_of=today,
-    )
+    chosen = {p: tuple(st.session_state.get(_KEYS[p]) or ()) for p in filters.LIST_PARAMS}
+    chosen["team"] = _locked(chosen["team"], team_lock)
+    chosen["rep"] = _locked(chosen["rep"], rep_lock)
+    return filters.Filters(preset, start, end, *(chosen[p] for p in filters.LIST_PARAMS), as_of=today)
 
 
 def _sync_url() -> None:
@@ -132,10 +186,14 @@ def filter_bar() -> "filters.Filters":
         c1.date_input(t("filters.from"), key="f_from", on_change=_sync_url, format="YYYY-MM-DD")
         c2.date_input(t("filters.to"), key="f_to", on_change=_sync_url, format="YYYY-MM-DD")
     rep_names = dict(dims["reps"])
+    user = auth.current_user() or auth.User(None, "none")
+    team_lock, rep_lock = user.scope().get("teams"), _rep_lock(user)
+    teams = [x for x in dims["teams"] if team_lock is None or x in team_lock]
+    reps = [r for r, _ in dims["reps"] if rep_lock is None or r in rep_lock]
     for param, label, options, fmt_fn in (
-        ("team", "filters.team", dims["teams"], str),
+        ("team", "filters.team", teams, str),
         ("region", "filters.region", dims["regions"], str),
-        ("rep", "filters.rep", [r for r, _ in dims["reps"]], lambda r: rep_names.get(r, r)),
+        ("rep", "filters.rep", reps, lambda r: rep_names.get(r, r)),
         ("product", "filters.product", dims["products"], str),
         ("segment", "filters.segment", dims["segments"], str),
     ):
