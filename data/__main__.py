@@ -5,6 +5,7 @@
                           [--dayfirst | --monthfirst] [--as-of DATE] [--sheet NAME] [--json]
     python -m data undo   BATCH_ID [--db PATH]
     python -m data report [--db PATH] [--from DATE] [--to DATE] [--as-of DATE] [--json]
+                          [--from-snapshot DATE] [--to-snapshot DATE] [--html FILE] [--lang en|zh|tr]
 
 Exit status: 0 when the work was done (an import with rejected rows, or unchanged, counts as done),
 1 when it could not be (one clear line on stderr, never a traceback), 2 for a wrong command line.
@@ -71,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--to", dest="period_to", type=_date)
     r.add_argument("--as-of", type=_date, help="the day the report is as of (default: today)")
     r.add_argument("--json", action="store_true")
+    r.add_argument("--from-snapshot", type=_date, metavar="DATE",
+                   help="compare from the snapshot of this day (or the latest before it); default: the one before --to-snapshot")
+    r.add_argument("--to-snapshot", type=_date, metavar="DATE",
+                   help="compare to the snapshot of this day (or the latest before it); default: the last snapshot")
+    r.add_argument("--html", metavar="FILE",
+                   help="also write the weekly meeting report as one self-contained HTML file (no scripts)")
+    r.add_argument("--lang", choices=("en", "zh", "tr"), default="en", help="language of the HTML report")
     return p
 
 
@@ -135,11 +143,23 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from data.report import build_report, format_report
+    from data.report import SnapshotChoiceError, build_report, format_report
 
     store = _open(args.db)
-    rep = build_report(store, period_from=args.period_from, period_to=args.period_to,
-                       as_of=args.as_of or date.today())
+    as_of = args.as_of or date.today()
+    try:
+        rep = build_report(store, period_from=args.period_from, period_to=args.period_to, as_of=as_of,
+                           from_snapshot=args.from_snapshot, to_snapshot=args.to_snapshot)
+    except SnapshotChoiceError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    if args.html:
+        from data.report_html import write_report
+
+        path = write_report(store, Path(args.html), period_from=args.period_from, period_to=args.period_to,
+                            as_of=as_of, from_snapshot=args.from_snapshot, to_snapshot=args.to_snapshot,
+                            lang=args.lang)
+        print(f"weekly report written to {path}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(rep, ensure_ascii=False, indent=2, default=str))
     else:

@@ -1,8 +1,8 @@
 """`python -m data report`: what is loaded and the headline figures, for scripts and the weekly e-mail.
 
-The figures come from the pure metrics library (`metrics.kpis.report`); this module only loads the
-canonical tables from the store and adds what the store itself knows (rows per table, date range,
-last import).
+The figures come from the pure metrics library (`metrics.kpis.report`, and `metrics.changes` for
+the pipeline change between two snapshots); this module only loads the canonical tables from the
+store and adds what the store itself knows (rows per table, date range, last import).
 """
 from __future__ import annotations
 
@@ -10,13 +10,67 @@ from datetime import date
 from typing import Any
 
 from data.store import Store
+from metrics import changes as history
 from metrics.kpis import report as metrics_report
 
 TABLES_FOR_METRICS = ("deals", "reps", "stage_history", "activities", "accounts", "targets", "stages", "leads")
 
 
-def build_report(store: Store, *, period_from: date | None, period_to: date | None, as_of: date) -> dict[str, Any]:
-    """The report as plain JSON-ready values (contract of `report --json`)."""
+class SnapshotChoiceError(ValueError):
+    """--from-snapshot / --to-snapshot name no usable snapshot (the message says why)."""
+
+
+def pick_snapshots(dates: list[date], from_snapshot: date | None, to_snapshot: date | None) -> tuple[date, date] | None:
+    """The two snapshots to compare: each asked-for day resolves to the latest snapshot taken on or
+    before it; by default the last snapshot and the one before it. None with fewer than two."""
+    if to_snapshot is not None:
+        to_day = history.resolve_snapshot(dates, to_snapshot)
+        if to_day is None:
+            raise SnapshotChoiceError(f"no snapshot on or before {to_snapshot.isoformat()} (snapshots: "
+                                      f"{_span(dates)})")
+    else:
+        to_day = dates[-1] if dates else None
+    if from_snapshot is not None:
+        from_day = history.resolve_snapshot(dates, from_snapshot)
+        if from_day is None:
+            raise SnapshotChoiceError(f"no snapshot on or before {from_snapshot.isoformat()} (snapshots: "
+                                      f"{_span(dates)})")
+        if to_day is not None and from_day >= to_day:
+            raise SnapshotChoiceError(f"--from-snapshot {from_day.isoformat()} is not before --to-snapshot "
+                                      f"{to_day.isoformat()}")
+    else:
+        earlier = [d for d in dates if to_day is not None and d < to_day]
+        from_day = earlier[-1] if earlier else None
+    if from_day is None or to_day is None:
+        return None
+    return from_day, to_day
+
+
+def _span(dates: list[date]) -> str:
+    return f"{dates[0].isoformat()} … {dates[-1].isoformat()}" if dates else "none yet"
+
+
+def build_changes(store: Store, *, period_from: date | None, period_to: date | None,
+                  from_snapshot: date | None = None, to_snapshot: date | None = None) -> dict[str, Any] | None:
+    """The pipeline change between two snapshots over the close-date window of the period
+    (`changes` of `report --json`); None with fewer than two snapshots."""
+    cur = store.cursor()
+    pair = pick_snapshots(store.snapshot_dates(cur), from_snapshot, to_snapshot)
+    if pair is None:
+        return None
+    snapshots = store.frame("deal_snapshots", cur)
+    change = history.pipeline_change(snapshots, from_snapshot=pair[0], to_snapshot=pair[1],
+                                     period_from=period_from, period_to=period_to)
+    return history.change_summary(change)
+
+
+def build_report(store: Store, *, period_from: date | None, period_to: date | None, as_of: date,
+                 from_snapshot: date | None = None, to_snapshot: date | None = None) -> dict[str, Any]:
+    """The report as plain JSON-ready values (contract of `report --json`).
+
+    `changes` is the pipeline waterfall between two snapshots (default: the last two) over the
+    period's close dates: {from_snapshot, to_snapshot, start, created, pulled_in, amount_up,
+    amount_down, pushed_out, won, lost, removed, end}, or null with fewer than two snapshots."""
     cur = store.cursor()
     frames = {name: store.frame(name, cur) for name in TABLES_FOR_METRICS}
     out = metrics_report(**frames, period_from=period_from, period_to=period_to, as_of=as_of)
@@ -30,6 +84,8 @@ def build_report(store: Store, *, period_from: date | None, period_to: date | No
     )
     out["demo"] = store.has_demo(cur)
     out["as_of"] = as_of.isoformat()
+    out["changes"] = build_changes(store, period_from=period_from, period_to=period_to,
+                                   from_snapshot=from_snapshot, to_snapshot=to_snapshot)
     return out
 
 
@@ -74,4 +130,14 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append("tiers: " + ", ".join(f"{t['tier']} {t['accounts']:,} accounts {_money(t['revenue'])}"
                                            for t in rep["tiers"]))
     lines.append(f"data quality score: {rep['quality']['score']}")
+    ch = rep.get("changes")
+    if ch:
+        lines.append(
+            f"pipeline change {ch['from_snapshot']} → {ch['to_snapshot']}: start {_money(ch['start'])}"
+            f" + created {_money(ch['created'])} + pulled in {_money(ch['pulled_in'])}"
+            f" + amount up {_money(ch['amount_up'])} − amount down {_money(ch['amount_down'])}"
+            f" − pushed out {_money(ch['pushed_out'])} − won {_money(ch['won'])} − lost {_money(ch['lost'])}"
+            f" − removed {_money(ch['removed'])} = end {_money(ch['end'])}")
+    else:
+        lines.append("pipeline change: history builds up from weekly uploads (needs two snapshots)")
     return "\n".join(lines)

@@ -458,6 +458,20 @@ class Store:
             f"QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1",
             scope, cur, ("teams", "regions", "reps", "products", "segments"))
 
+    def snapshots_with_removed_in_scope(self, scope: dict[str, Any],
+                                        cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Every snapshot row of deals in scope (latest upload per date and deal), plus the rows of
+        deals no longer in the deals table (deleted in the CRM) whose snapshot owner is in scope —
+        the waterfall's "removed" bar needs them. Without a rep, team or region filter every such
+        deal counts; with a product or segment filter none can be placed, so none counts."""
+        return self._scoped(
+            f"SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id FROM deal_snapshots s "
+            f"WHERE s.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE})) "
+            f"OR (s.deal_id NOT IN (SELECT deal_id FROM deals) AND len($products) + len($segments) = 0 "
+            f"    AND (len($teams) + len($regions) + len($reps) = 0 OR s.owner_rep_id IN ({self._REPS_IN_SCOPE}))) "
+            f"QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1",
+            scope, cur, ("teams", "regions", "reps", "products", "segments"))
+
     # ------------------------------------------------------------------ writes
     def save_mapping(self, header_key: str, kind: str, mapping: dict[str, str]) -> None:
         """Remember a confirmed mapping for files with this header set."""

@@ -1,0 +1,190 @@
+"""The weekly sales meeting's agenda, computed once for the meeting slides and the e-mailed report.
+
+Agenda (fixed order): 1 what changed since the last meeting (the pipeline waterfall between the
+last two snapshots, with the new, won, lost and pushed-out deals), 2 the leaderboard, 3 forecast
+versus plan, 4 stalled deals, 5 the data-hygiene list.
+
+Decisions:
+- "Since the last meeting" = between the two latest snapshots (or the two given), over the
+  period's close-date window (metrics.changes.pipeline_change).
+- The forecast shown first is the method that was most accurate on past snapshots once three
+  could be checked (metrics.changes.best_method), else the stage-weighted one.
+- Lists are cut to the `limit` largest rows (by amount, or by days over for stalled deals);
+  the totals give the full counts.
+- The data-hygiene list holds the data-quality issues of the deals (metrics.quality) with the
+  open deals first; per rep it counts issues by check.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from metrics import changes
+from metrics.forecast import forecasts, plan_vs_actual
+from metrics.funnel import stalled
+from metrics.leaderboard import leaderboard
+from metrics.quality import CHECKS, quality_issues, quality_score
+from metrics.schema import conform
+
+DEAL_LISTS: tuple[str, ...] = ("created", "won", "lost", "pushed_out")
+LEADERBOARD_COLUMNS: tuple[str, ...] = (
+    "rank", "rep_id", "rep", "team", "won_revenue", "won_deals", "win_rate", "target", "attainment",
+    "open_pipeline", "rank_change",
+)
+
+
+@dataclass(frozen=True)
+class Agenda:
+    """Everything the meeting shows (small frames; reps by id and name, deals by id and name)."""
+
+    as_of: date
+    period_from: date | None
+    period_to: date | None
+    snapshots: tuple[date, ...]
+    change: changes.PipelineChange | None        # None with fewer than two snapshots
+    deal_lists: dict[str, pl.DataFrame]           # created/won/lost/pushed_out -> deals (top `limit`)
+    leaderboard: pl.DataFrame                     # LEADERBOARD_COLUMNS, every rep, by rank
+    plan: dict[str, Any]                          # target, actual, attainment, gap, expected_attainment, pace, pipeline, pipeline_coverage
+    forecasts: pl.DataFrame                       # method, forecast, forecast_low, forecast_high (bounded periods)
+    accuracy: pl.DataFrame                        # method, snapshots, mape, bias
+    best_method: str
+    stalled: pl.DataFrame                         # deal_id, name, account, owner_rep_id, rep, stage, amount, days_in_stage, threshold_days, over_by_days
+    hygiene: pl.DataFrame                         # deal_id, name, owner_rep_id, rep, status, amount, check, value
+    hygiene_by_rep: pl.DataFrame                  # owner_rep_id, rep, <check>..., issues
+    quality_score: float | None
+    totals: dict[str, int] = field(default_factory=dict)   # full counts behind the cut lists
+    sums: dict[str, float] = field(default_factory=dict)   # full amounts behind the cut lists
+
+
+def _names(deals: pl.DataFrame, reps: pl.DataFrame, accounts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(deal_id, name, account) of every deal and (owner_rep_id, rep) of every rep."""
+    rep = conform(reps, "reps").select(pl.col("rep_id").alias("owner_rep_id"), pl.col("name").alias("rep")).unique(
+        "owner_rep_id", keep="first")
+    acc = conform(accounts, "accounts").select("account_id", pl.col("name").alias("account")).unique(
+        "account_id", keep="first")
+    return (
+        conform(deals, "deals").select("deal_id", "name", "account_id").unique("deal_id", keep="first")
+        .join(acc, on="account_id", how="left")
+        .select("deal_id", "name", pl.coalesce("account", "account_id").alias("account")),
+        rep,
+    )
+
+
+def _with_rep(frame: pl.DataFrame, rep: pl.DataFrame) -> pl.DataFrame:
+    return frame.join(rep, on="owner_rep_id", how="left").with_columns(
+        pl.coalesce("rep", "owner_rep_id").alias("rep")
+    )
+
+
+def meeting_agenda(
+    *,
+    deals: pl.DataFrame,
+    reps: pl.DataFrame,
+    accounts: pl.DataFrame,
+    activities: pl.DataFrame,
+    targets: pl.DataFrame,
+    stages: pl.DataFrame,
+    stage_history: pl.DataFrame,
+    snapshots: pl.DataFrame,
+    as_of: date,
+    period_from: date | None,
+    period_to: date | None,
+    from_snapshot: date | None = None,
+    to_snapshot: date | None = None,
+    limit: int = 15,
+) -> Agenda:
+    """The meeting agenda gathers what a weekly sales meeting walks through: what changed in the
+    pipeline since the last meeting, the leaderboard, forecast versus plan, stalled deals and the
+    data-hygiene list.
+
+    "Since the last meeting" is the waterfall between the two latest snapshots (or the two
+    given) over the period's close dates; the forecast shown first is the method that was most
+    accurate on past snapshots (stage-weighted until three snapshots could be checked).
+    `activities` may be empty: the agenda shows no activity counts. Lists hold the `limit`
+    (default 15) largest rows; `totals` and `sums` give what is behind them.
+    """
+    deal_names, rep = _names(deals, reps, accounts)
+    dates = changes.snapshot_dates(snapshots)
+    to_day = changes.resolve_snapshot(dates, to_snapshot) if to_snapshot else (dates[-1] if dates else None)
+    earlier = [d for d in dates if to_day is not None and d < to_day]
+    from_day = changes.resolve_snapshot(dates, from_snapshot) if from_snapshot else (earlier[-1] if earlier else None)
+    change = None
+    lists: dict[str, pl.DataFrame] = {}
+    totals: dict[str, int] = {}
+    sums: dict[str, float] = {}
+    if from_day is not None and to_day is not None and from_day != to_day:
+        change = changes.pipeline_change(snapshots, from_snapshot=from_day, to_snapshot=to_day,
+                                         period_from=period_from, period_to=period_to)
+        for bar in DEAL_LISTS:
+            rows = change.deals_of(bar).join(deal_names, on="deal_id", how="left")
+            rows = _with_rep(rows, rep).with_columns(pl.coalesce("name", "deal_id").alias("name"))
+            totals[bar] = rows.height
+            sums[bar] = float(rows["change"].abs().sum())
+            lists[bar] = rows.sort(pl.col("change").abs(), descending=True).head(limit).select(
+                "deal_id", "name", "account", "owner_rep_id", "rep", "stage_before", "stage_after", "close_before",
+                "close_after", "amount_before", "amount_after", "change")
+
+    board = leaderboard(deals, reps, activities, targets, as_of=as_of, period_from=period_from,
+                        period_to=period_to)
+    board = board.select(*LEADERBOARD_COLUMNS)
+
+    plan_rows = plan_vs_actual(deals, targets, reps, activities, as_of=as_of, period_from=period_from,
+                               period_to=period_to, grain=None)
+    plan = plan_rows.row(0, named=True) if plan_rows.height else {}
+    bounded = period_from is not None and period_to is not None
+    if bounded:
+        fc = forecasts(deals, stage_history, stages, as_of=as_of, period_from=period_from, period_to=period_to)
+        fc = fc.select("method", "won_to_date", "forecast", "forecast_low", "forecast_high")
+        acc = changes.forecast_accuracy(deals, stage_history, stages, snapshots, as_of=as_of,
+                                        period_from=period_from, period_to=period_to)
+    else:
+        fc = pl.DataFrame(schema={"method": pl.String, "won_to_date": pl.Float64, "forecast": pl.Float64,
+                                  "forecast_low": pl.Float64, "forecast_high": pl.Float64})
+        acc = pl.DataFrame(schema=changes.ACCURACY_SCHEMA)
+    best = changes.best_method(acc)
+
+    stuck = stalled(deals, stage_history, stages, as_of=as_of)
+    totals["stalled"] = stuck.height
+    sums["stalled"] = float(stuck["amount"].fill_null(0.0).sum())
+    stuck = _with_rep(stuck.join(deal_names.select("deal_id", "account"), on="deal_id", how="left"), rep)
+    stuck = stuck.head(limit).select("deal_id", pl.coalesce("name", "deal_id").alias("name"), "account",
+                                     "owner_rep_id", "rep", "stage", "amount", "days_in_stage", "threshold_days",
+                                     "over_by_days")
+
+    issues = quality_issues(deals, stage_history, stages, as_of=as_of, snapshots=snapshots)
+    info = conform(deals, "deals").select("deal_id", "status", "amount").unique("deal_id", keep="first")
+    issues = _with_rep(issues.join(info, on="deal_id", how="left").join(deal_names.select("deal_id", "name"),
+                                                                      on="deal_id", how="left"), rep)
+    totals["hygiene"] = issues.height
+    totals["hygiene_deals"] = issues["deal_id"].n_unique()
+    by_rep = (
+        issues.group_by("owner_rep_id", "rep", "check").agg(pl.len().cast(pl.Int64).alias("n"))
+        .pivot(on="check", index=["owner_rep_id", "rep"], values="n")
+    ) if issues.height else pl.DataFrame(schema={"owner_rep_id": pl.String, "rep": pl.String})
+    for check in CHECKS:
+        if check not in by_rep.columns:
+            by_rep = by_rep.with_columns(pl.lit(0, pl.Int64).alias(check))
+    by_rep = by_rep.with_columns(pl.col(list(CHECKS)).fill_null(0)).with_columns(
+        pl.sum_horizontal(list(CHECKS)).alias("issues")
+    ).select("owner_rep_id", "rep", *CHECKS, "issues").sort(["issues", "rep"], descending=[True, False],
+                                                           nulls_last=True)
+    hygiene = (
+        issues.with_columns((pl.col("status") == "open").fill_null(False).alias("_open"))
+        .sort(["_open", "amount", "deal_id"], descending=[True, True, False], nulls_last=True)
+        .head(limit)
+        .select("deal_id", pl.coalesce("name", "deal_id").alias("name"), "owner_rep_id", "rep", "status", "amount",
+                "check", "value")
+    )
+    score = quality_score(deals, stage_history, stages, as_of=as_of, snapshots=snapshots)["score"].item()
+    return Agenda(
+        as_of=as_of, period_from=period_from, period_to=period_to, snapshots=tuple(dates), change=change,
+        deal_lists=lists, leaderboard=board, plan=plan, forecasts=fc, accuracy=changes.forecast_mape(acc),
+        best_method=best, stalled=stuck, hygiene=hygiene, hygiene_by_rep=by_rep,
+        quality_score=None if score is None else float(score), totals=totals, sums=sums,
+    )
+
+
+__all__ = ["Agenda", "DEAL_LISTS", "meeting_agenda"]
