@@ -27,7 +27,9 @@ PAGES: list[tuple[str, str, str, bool]] = [
     ("data", "nav.data", ":material/upload_file:", False),
 ]
 
-st.set_page_config(page_title="Salescope", page_icon=":material/insights:", layout="wide")
+present = st.query_params.get("present") == "1"          # meeting mode for the room
+st.set_page_config(page_title="Salescope", page_icon=":material/insights:", layout="wide",
+                   initial_sidebar_state="collapsed" if present else "auto")
 widgets.no_legacy_pages()
 widgets.init_language()
 
@@ -48,9 +50,12 @@ pages = [
     st.Page(str(PAGES_DIR / f"{stem}.py"), title=t(label), icon=icon, url_path=stem, default=default)
     for stem, label, icon, default in PAGES
 ]
-nav = st.navigation(pages)
+nav = st.navigation(pages, position="hidden" if present else "sidebar")
+if present and nav.url_path != "meeting":
+    st.switch_page(next(p for p in pages if p.url_path == "meeting"), query_params=dict(st.query_params))
 st.sidebar.caption(t("app.tagline"))
 widgets.language_switch()
+widgets.presenter_switch()
 widgets.account_box()
 widgets.filter_bar()
 widgets.demo_banner(is_demo)

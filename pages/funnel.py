@@ -77,7 +77,7 @@ fig = charts.funnel_bars(frame, basis=basis, labels=labels, lang=lang, won_stage
                          bottleneck_stage=step["from_stage"] if step else None,
                          selected=st.session_state.get("funnel_stage") or None, dark=dark)
 st.subheader(t("funnel.chart_title"))
-st.plotly_chart(fig, key="funnel_chart", on_select=_pick_stage, selection_mode="points", config=CONFIG)
+st.plotly_chart(fig, theme=None, key="funnel_chart", on_select=_pick_stage, selection_mode="points", config=CONFIG)
 st.caption(t("funnel.click_hint"))
 table, kinds = fv.funnel_table(view, method, basis, lang)
 with st.expander(t("funnel.rows_behind")):
@@ -96,7 +96,7 @@ if by == "rep":
 compared = fv.compare_frame(view, method, by, picked)
 if compared.height:
     st.plotly_chart(charts.compare_bars(compared, x_title=t("funnel.step"), y_title=t("funnel.conversion_axis"),
-                                        lang=lang, dark=dark), key="funnel_compare", config=CONFIG)
+                                        lang=lang, dark=dark), key="funnel_compare", config=CONFIG, theme=None)
 else:
     st.caption(t("common.no_data"))
 bottlenecks, kinds = fv.bottleneck_table(view, method, lang)

@@ -88,7 +88,7 @@ with right:
         won_label=t("leaderboard.measure_won_revenue"), activities_label=t("leaderboard.measure_activities"),
         flag_labels={"top": t("leaderboard.flag_top"), "bottom": t("leaderboard.flag_bottom")}, currency=cur,
         lang=lang, dark=dark)
-    st.plotly_chart(fig, key="leaderboard_chart", on_select=_pick, selection_mode="points", config=CONFIG)
+    st.plotly_chart(fig, theme=None, key="leaderboard_chart", on_select=_pick, selection_mode="points", config=CONFIG)
     st.caption(t("leaderboard.click_hint"))
 
 # ---------------------------------------------------------------------------- top and bottom

@@ -46,7 +46,7 @@ else:
         fig = charts.trend(view.trend, won_label=t("kpi.won_revenue"), target_label=t("kpi.target"),
                            partial_label=t("kpi.partial_month"), x_title=t("kpi.month"),
                            y_title=t("kpi.revenue_axis", unit=unit), currency=view.currency, lang=lang, dark=dark)
-        st.plotly_chart(fig, key="overview_trend", config={
+        st.plotly_chart(fig, theme=None, key="overview_trend", config={
             "displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": "salescope_trend",
                                                            "scale": 2}})
     else:

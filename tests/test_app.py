@@ -395,3 +395,19 @@ def test_snapshot_date_from_the_file_is_used(db, monkeypatch):
     assert_ok(at)
     notes = " ".join(c.value for c in at.caption)
     assert "2024-03-01" in notes, f"snapshot note ignores the file's 'As of' line: {notes}"
+
+
+def test_filters_survive_a_language_switch_and_a_page_change(db):
+    """The period and team filters keep their values when the labels change language."""
+    at = start("en", "overview")
+    at.selectbox(key="f_period").set_value("this_year").run()
+    team = at.multiselect(key="f_team").options[0]
+    at.multiselect(key="f_team").set_value([team]).run()
+    assert_ok(at)
+    at.selectbox(key="lang").set_value("zh").run()
+    _OUTSIDE_LANG[0] = "zh"
+    at.switch_page("pages/funnel.py").run()
+    assert_ok(at)
+    assert at.session_state["f_period"] == "this_year"
+    assert at.session_state["f_team"] == [team]
+    assert at.query_params.get("period") in ("this_year", ["this_year"])

@@ -56,6 +56,20 @@ def _sync_language() -> None:
     st.query_params["lang"] = st.session_state["lang"]
 
 
+def _sync_presenter() -> None:
+    if st.session_state["present"]:
+        st.query_params["present"] = "1"
+    elif "present" in st.query_params:
+        del st.query_params["present"]
+
+
+def presenter_switch() -> None:
+    """Meeting mode for the room (?present=1): page list hidden, sidebar folded, the meeting slides."""
+    st.session_state.setdefault("present", st.query_params.get("present") == "1")
+    st.sidebar.toggle(t("meeting.presenter.toggle"), key="present", on_change=_sync_presenter,
+                      help=t("meeting.presenter.help"))
+
+
 def account_box() -> None:
     """Who is signed in, with a sign-out button (only when sign-in is configured)."""
     if not auth.auth_enabled():
@@ -163,6 +177,9 @@ def current_filters() -> "filters.Filters":
 
 
 def _sync_url() -> None:
+    for key in _KEYS.values():                 # a changed widget: keep its new value (see filter_bar)
+        if key in st.session_state:
+            st.session_state[f"_keep_{key}"] = st.session_state[key]
     f = current_filters()
     for key in list(_KEYS):
         if key in st.query_params:
@@ -177,6 +194,11 @@ def filter_bar() -> "filters.Filters":
     from ui import format as fmt
 
     _init_filters()
+    # Widgets with translated labels are new widgets after a language switch, and Streamlit would reset
+    # them to their first option: restore every filter from a kept copy before drawing it.
+    for key in _KEYS.values():
+        if f"_keep_{key}" in st.session_state:
+            st.session_state[key] = st.session_state[f"_keep_{key}"]
     dims = cache.dimensions(cache.version())
     sb = st.sidebar
     sb.selectbox(t("filters.period"), filters.PRESETS, key="f_period", on_change=_sync_url,
@@ -201,6 +223,8 @@ def filter_bar() -> "filters.Filters":
         st.session_state[key] = [v for v in st.session_state.get(key) or [] if v in options]
         sb.multiselect(t(label), options, key=key, on_change=_sync_url, format_func=fmt_fn,
                        placeholder=t("filters.all"))
+    for key in _KEYS.values():
+        st.session_state[f"_keep_{key}"] = st.session_state.get(key)
     f = current_filters()
     if f.bounded:
         sb.caption(t("filters.showing", start=fmt.day(f.period_from), end=fmt.day(f.period_to)))
