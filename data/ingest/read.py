@@ -76,6 +76,7 @@ _ZIP_RATIO = 50
 _ZIP_LIMIT = 200 * 1024 * 1024
 _ZIP_MAX_ENTRIES = 10_000
 _XML_PROLOG = 64 * 1024
+_XML_PROLOG_MAX = 1024 * 1024
 
 Cells = list[str | None]
 Record = tuple[int, Cells]  # (physical line where it starts, cells)
@@ -112,6 +113,7 @@ _SUBTOTAL_PATTERN = (
     r"|\S.{0,79}\s(?:total|toplam|汇总|合计))\s*$"
 )
 _SUBTOTAL_RE = re.compile(_SUBTOTAL_PATTERN)
+_JSON_START_RE = re.compile(r'(?:\[\s*)?\{\s*"[^"\n]*"\s*:')  # a JSON object (or array of them, or JSON lines)
 _SEP_HINT_RE = re.compile(r"(?i)sep=([^\"\n])\n")  # Excel's delimiter hint on the first line
 _GRAND_TOTAL_RE = re.compile(r"(?i)^grand\s+totals?\b")
 _FOOTER_RE = re.compile(
@@ -469,6 +471,8 @@ def _refuse_non_table_text(sample: str, final: bool) -> None:
         raise ImportProblem("not_a_table", looks_like="HTML page")
     if head.startswith("<?xml"):
         raise ImportProblem("not_a_table", looks_like="XML document")
+    if _JSON_START_RE.match(head):
+        raise ImportProblem("not_a_table", looks_like="JSON document")
 
 
 _FIELD_RE_CACHE: dict[str, re.Pattern[str]] = {}
@@ -610,7 +614,12 @@ def _looks_like_header(cells: Cells, following: list[Cells], single_column: bool
     if texts < (0.5 * len(values) if strict else 1):
         return False
     allowance = 0 if strict else max(1, width // 4)
-    similar = sum(1 for w in widths if w <= width + allowance)
+    span = width
+    if strict and texts == len(values) and len(cells) > width and len(values) >= 0.6 * typical:
+        # trailing columns without a name over data ("Amount,," above "1000,2024-06-30,x"): the row
+        # spans them with its delimiters and names most of them, so it is still the header
+        span = len(cells)
+    similar = sum(1 for w in widths if w <= span + allowance)
     return not widths or similar * 2 >= len(widths)
 
 
@@ -730,19 +739,60 @@ def _check_zip(data: bytes) -> zipfile.ZipFile:
 
 
 def _check_xml_prolog(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
-    """Refuse an XML part declaring a DTD or entities (billion-laughs and external entities)."""
+    """Refuse an XML part declaring a DTD or entities (billion-laughs and external entities).
+
+    A DTD can only stand in the prolog, before the root element, but comments and processing
+    instructions may pad the prolog to any length: the scan reads on (in steps) until the root
+    element starts, and refuses a prolog longer than `_XML_PROLOG_MAX` (no real workbook has one)."""
+    head = b""
     try:
         with archive.open(info) as part:
-            head = part.read(_XML_PROLOG)
+            while True:
+                chunk = part.read(_XML_PROLOG)
+                head += chunk
+                prolog = _xml_prolog(head)
+                if prolog is not None or not chunk:
+                    break
+                if len(head) >= _XML_PROLOG_MAX:
+                    raise ImportProblem("xlsx_unsafe", detail=f"{info.filename} has an XML prolog over "
+                                        f"{_XML_PROLOG_MAX // 1024} KB")
+    except ImportProblem:
+        raise
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError, EOFError) as exc:
         raise ImportProblem("xlsx_unsafe", detail="it is not a valid zip file") from exc
     except Exception as exc:  # noqa: BLE001 - zlib.error and friends
         raise ImportProblem("xlsx_unsafe", detail="it is not a valid zip file") from exc
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        head = head.decode("utf-16", errors="ignore").encode("utf-8")
-    lowered = head.lower()
-    if b"<!doctype" in lowered or b"<!entity" in lowered:
+    lowered = (prolog if prolog is not None else _xml_text(head)).lower()
+    if "<!doctype" in lowered or "<!entity" in lowered:
         raise ImportProblem("xlsx_unsafe", detail=f"{info.filename} declares a DTD or XML entities")
+
+
+_XML_MISC_RE = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
+
+
+def _xml_text(head: bytes) -> str:
+    """The start of an XML part as text (UTF-16 parts have a BOM; the rest is UTF-8 or ASCII-compatible)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return head[: len(head) // 2 * 2].decode("utf-16", errors="ignore")
+    return head.decode("utf-8", errors="ignore").removeprefix("\ufeff")
+
+
+def _xml_prolog(head: bytes) -> str | None:
+    """The text before the root element (declaration, comments, PIs, DOCTYPE), or None when `head`
+    ends before the root element starts."""
+    text = _xml_text(head)
+    pos = 0
+    while True:
+        match = _XML_MISC_RE.match(text, pos)
+        if match is None or match.end() == pos:
+            break
+        pos = match.end()
+    rest = text[pos:]
+    if rest.startswith(("<!--", "<?")) or len(rest) < 10:  # a comment or PI not finished yet: read on
+        return None
+    if rest.startswith("<!"):  # a DOCTYPE
+        return text
+    return text[:pos] if rest.startswith("<") else text
 
 
 def _workbook_kind(archive: zipfile.ZipFile) -> None:
