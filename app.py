@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pandas  # noqa: F401  (imported once up front: plotly imports it lazily, racing parallel first runs)
 import streamlit as st
 
 from ui import auth, cache, widgets

@@ -680,6 +680,9 @@ def _import_locked(store: Store, source: str | Path | bytes, file_name: str | No
     try:
         prepared = prepare(source, file_name, store=store, kind=kind, overrides=overrides, sheet=sheet,
                            constants=constants)
+        if prepared.missing:            # refused before anything changes (the demo company included)
+            raise ImportProblem("missing_required", kind=prepared.kind, missing=", ".join(prepared.missing),
+                                found=", ".join(prepared.raw.headers))
         replace_demo(store)
         built = build(prepared, store, dayfirst=dayfirst, as_of=as_of, today=today)
         return commit(store, prepared, built)
