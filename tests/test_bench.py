@@ -1,0 +1,72 @@
+"""Smoke test of the benchmark: `python -m bench --scale small --json FILE` runs every op end to end,
+the SQL floor and the pandas peer agree with each view's headline numbers, and the JSON has the
+documented shape. No timing is asserted (timings belong to the report, not to CI).
+
+The small data set (20k deals) is generated on the first run and cached in bench/.cache/small/.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIXES = ("import_", "view_", "page_", "start_")
+KEYS = ("op", "salescope_s", "floor_s", "pandas_s", "peak_rss_mb")
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict]:
+    out = tmp_path_factory.mktemp("bench") / "small.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--scale", "small", "--json", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    return proc, doc
+
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def test_the_bench_runs_and_every_view_agrees(bench_run):
+    proc, doc = bench_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "agreement" in proc.stdout and "all agree" in proc.stdout, proc.stdout[-3000:]
+    errors = [r for r in doc["results"] if "error" in r]
+    assert not errors, errors
+
+
+def test_the_json_has_the_documented_shape(bench_run):
+    _, doc = bench_run
+    assert doc["scale"] == "small"
+    assert isinstance(doc["machine"], dict) and doc["machine"].get("cpus")
+    results = doc["results"]
+    assert results and all(set(KEYS) <= set(r) for r in results), [r for r in results if not set(KEYS) <= set(r)]
+    assert all(r["op"].startswith(PREFIXES) for r in results)
+    for r in results:
+        for key in KEYS[1:]:
+            assert r[key] is None or (isinstance(r[key], (int, float)) and r[key] >= 0), (r["op"], key, r[key])
+    ops = {r["op"] for r in results}
+    assert {"import_deals_csv", "import_stage_history_csv", "import_activities_csv", "import_deals_xlsx",
+            "page_rerun_cached", "page_rerun_trivial", "start_app", "start_trivial"} <= ops
+    for view in ("overview", "funnel", "leaderboard", "customers", "forecast"):
+        if (ROOT / "ui" / "views" / f"{view}.py").exists():
+            assert {f"view_{view}_all", f"view_{view}_q_team"} <= ops
+
+
+def test_every_op_is_compared_with_its_reference(bench_run):
+    _, doc = bench_run
+    by_op = {r["op"]: r for r in doc["results"]}
+    for op, r in by_op.items():
+        if op.startswith("import_"):
+            assert r["salescope_s"] and r["floor_s"] and r["pandas_s"], op
+            assert r["result"]["rejected"] == 0 and r["result"]["inserted"] == r["rows"], (op, r["result"])
+        if op.startswith("view_") and op.split("_")[1] in ("overview", "funnel", "leaderboard", "customers",
+                                                            "forecast"):
+            assert r["floor_s"] and r["pandas_s"] and r["agree"] is True, (op, r.get("floor_differences"),
+                                                                           r.get("pandas_differences"))
+    assert by_op["page_rerun_cached"]["floor_s"] == by_op["page_rerun_trivial"]["salescope_s"]
+    if by_op["start_app"].get("salescope_s") is not None:
+        assert by_op["start_app"]["floor_s"] == by_op["start_trivial"]["salescope_s"]
