@@ -341,7 +341,8 @@ def deal_stats(scope: pl.DataFrame, keys: list[str], weighting: str = "count") -
     if weighting == "count":
         rate = ratio(won.sum(), won.sum() + lost.sum())
     else:
-        rate = ratio(amount.filter(won).sum(), amount.filter(won | lost).sum())
+        # summed separately, won/(won+lost) can exceed 1 by a rounding ulp: keep it a share
+        rate = ratio(amount.filter(won).sum(), amount.filter(won | lost).sum()).clip(0.0, 1.0)
     cycle = cycle_days().filter(won).cast(pl.Float64)
     stats = scope.group_by(keys).agg(
         won.sum().cast(pl.Int64).alias("won_deals"),
