@@ -16,12 +16,3 @@ def realdata() -> Path:
         pytest.skip(f"real CRM files not found at {REALDATA} (they live beside the project, in ../shared)")
     return REALDATA
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    """A test that ran an asyncio loop in this worker's main thread (websocket sessions, Streamlit
-    internals) can leave it marked as running; Playwright's sync API then refuses to start. Clear the
-    stale marker before every test: no synchronous test runs inside a live loop."""
-    import asyncio.events
-
-    asyncio.events._set_running_loop(None)
