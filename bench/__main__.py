@@ -65,6 +65,33 @@ def _build_full(scale: str, log_dir: Path, timeout: float) -> None:
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, stdout=err, stderr=err, timeout=timeout)
 
 
+def _saved(path: Path, as_of: str) -> dict[str, dict]:
+    """The results kept from earlier runs on the same data (op -> row)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if doc.get("data", {}).get("as_of") != as_of:
+        return {}
+    return {r["op"]: r for r in doc.get("results", [])}
+
+
+def _doc(args: argparse.Namespace, meta: generate.Meta, results: list[dict], t_start: float,
+         partial: bool = False) -> dict:
+    doc = {"scale": args.scale, "machine": report.machine(), "results": results,
+           "data": {"as_of": meta.as_of, "seed": meta.seed, "rows": meta.rows, "bytes": meta.bytes},
+           "targets": report.TARGETS, "runs": args.runs, "wall_s": round(time.perf_counter() - t_start, 1)}
+    if partial:
+        doc["partial"] = True
+    return doc
+
+
+def _write(path: Path, doc: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, default=str))
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", choices=list(SCALES), default="small")
@@ -78,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh-db", action="store_true", help="rebuild the cached databases (after product changes "
                     "to the import path)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per op (default 3600)")
+    ap.add_argument("--resume", action="store_true", help="keep the saved results of ops that already ran on "
+                    "this data (after an interrupted run) and run only the others")
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error("--runs must be at least 1")
@@ -97,8 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Salescope bench, scale {args.scale}: {meta.rows['deals.csv']:,} deals, "
           f"{meta.rows['stage_history.csv']:,} stage rows, {meta.rows['activities.csv']:,} activities "
           f"(as of {meta.as_of}, seed {meta.seed}); {len(specs)} ops, {args.runs} runs each", flush=True)
+    saved_path = folder / "results.json"
+    saved = _saved(saved_path, meta.as_of)
     results: list[dict] = []
     for spec in specs:
+        if args.resume and spec["op"] in saved and "error" not in saved[spec["op"]]:
+            print(f"  {spec['op']:<28} (kept from the previous run)", flush=True)
+            results.append(saved[spec["op"]])
+            continue
         t0 = time.perf_counter()
         if spec["kind"] != "import":       # after the imports, which leave most steps' databases behind
             _build_full(args.scale, log_dir, args.timeout)
@@ -109,26 +144,18 @@ def main(argv: list[str] | None = None) -> int:
                                       else row.get("skipped", "–"))
         print(f"  {spec['op']:<28} {status}  ({time.perf_counter() - t0:.0f}s)", flush=True)
         results.append(row)
+        saved[row["op"]] = row             # saved after every op: an interrupted run can --resume
+        _write(saved_path, _doc(args, meta, list(saved.values()), t_start, partial=True))
 
     by_op = {r["op"]: r for r in results}
     for ours, trivial in (("page_rerun_cached", "page_rerun_trivial"), ("start_app", "start_trivial")):
         if ours in by_op and trivial in by_op and "error" not in by_op[ours]:
             by_op[ours]["floor_s"] = by_op[trivial].get("salescope_s")
-
-    doc = {"scale": args.scale, "machine": report.machine(), "results": results,
-           "data": {"as_of": meta.as_of, "seed": meta.seed, "rows": meta.rows, "bytes": meta.bytes},
-           "targets": report.TARGETS, "runs": args.runs, "wall_s": round(time.perf_counter() - t_start, 1)}
-    previous = folder / "results.json"
-    merged = {}
-    if previous.exists() and args.only:       # a subset run updates the saved results of those ops
-        try:
-            merged = {r["op"]: r for r in json.loads(previous.read_text())["results"]}
-        except (ValueError, KeyError):
-            merged = {}
-    merged.update(by_op)
-    previous.write_text(json.dumps({**doc, "results": list(merged.values())}, indent=1, default=str))
+    doc = _doc(args, meta, results, t_start)
+    saved.update(by_op)
+    _write(saved_path, {**doc, "results": list(saved.values())})
     if args.json:
-        args.json.write_text(json.dumps(doc, indent=1, default=str))
+        _write(args.json, doc)
 
     small = None
     other = cache_dir("small") / "results.json"
@@ -139,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in report.summary(results):
         print(line)
-    print(f"\nwall time {doc['wall_s']:.0f}s; results in {previous}")
+    print(f"\nwall time {doc['wall_s']:.0f}s; results in {saved_path}")
     failed = [r["op"] for r in results if "error" in r or r.get("agree") is False]
     if failed:
         print("FAILED: " + ", ".join(failed), file=sys.stderr)
