@@ -37,11 +37,7 @@ LANGS = list(LANGUAGES)
 
 # Known product bugs this corpus finds, reported to the lead (see the report of the reliability task).
 # file -> reason; the test of that file is xfail(strict=True) until the bug is fixed.
-KNOWN_BUGS: dict[str, str] = {
-    "rows_stage_na.csv": "BUG-3 data/ingest/pipeline.py:388 `r.require('status', status)` names the reject "
-                         "column 'status' ('status is empty but required.') for a deals file that has no status "
-                         "column; the empty value is in the Stage column, which the reject should name",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _expected() -> list[dict[str, str]]:

@@ -385,7 +385,8 @@ def _build_deals(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
     closed_on = pl.select(pl.when(status.is_in(["won", "lost"])).then(pl.coalesce(closed_on, close_date))
                           .otherwise(closed_on)).to_series()
     close_date = pl.select(pl.coalesce(close_date, closed_on)).to_series()
-    r.require("status", status)
+    # the status comes from a status column, else from the stage: name the column the user can fix
+    r.require("status" if r.has("status") or not r.has("stage") else "stage", status)
     name = r.text("deal_name")
     if not r.has("deal_name") and "deal_id" in r.inverse and mp.could_be(r.inverse["deal_id"], "deals", "deal_name"):
         name = deal_id                     # a file keyed by the opportunity name: the id is the name
