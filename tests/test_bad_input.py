@@ -320,32 +320,38 @@ def test_xlsx_download_escapes_formula_cells():
     assert frame["amount"].to_list() == [-1.5] * len(got)
 
 
-EXPORT_GAP = ("BUG-5 ui/export.py:15 escape_formulas only rewrites pl.String columns (and never the header row): "
-              "a Categorical/Enum column or a column named after CRM data (a pivot by rep or stage) reaches the "
-              "CSV/XLSX download unescaped")
-
-
-@pytest.mark.xfail(strict=True, reason=EXPORT_GAP)
 @pytest.mark.parametrize("dtype", [pl.Categorical, pl.Enum(sorted({v for v in DANGEROUS + SAFE if v}))],
                          ids=["categorical", "enum"])
 def test_downloads_escape_categorical_text(dtype):
     """Views may hand categorical columns (stage, owner names) to the download buttons."""
-    from ui.export import csv_bytes
+    import fastexcel
 
-    frame = pl.DataFrame({"stage": [v for v in DANGEROUS + SAFE if v]}).with_columns(pl.col("stage").cast(dtype))
+    from ui.export import csv_bytes, xlsx_bytes
+
+    values = [v for v in DANGEROUS + SAFE if v]
+    frame = pl.DataFrame({"stage": values}).with_columns(pl.col("stage").cast(dtype))
     rows = list(csv.reader(io.StringIO(csv_bytes(frame)[3:].decode("utf-8"), newline="")))
-    for cell in (r[0] for r in rows[1:]):
-        assert cell[0] not in "=+-@\t\r", f"unescaped formula cell {cell!r} from a {dtype} column"
+    got = [r[0] for r in rows[1:]]
+    assert got == [_escaped(v) for v in values], f"unescaped formula cell from a {dtype} column: {got}"
+    sheet = fastexcel.read_excel(xlsx_bytes(frame)).load_sheet(0, dtypes={"stage": "string"}).to_polars()
+    assert sheet["stage"].to_list() == [_escaped(v) for v in values]
 
 
-@pytest.mark.xfail(strict=True, reason=EXPORT_GAP)
 def test_downloads_escape_header_cells():
     """A pivot whose columns are CRM values (rep names, stages) puts those values in the header row."""
-    from ui.export import csv_bytes
+    import fastexcel
 
-    frame = pl.DataFrame({"rep": ["a"], "=HYPERLINK(\"http://x\")": [1.0], "@SUM(A1)": [2.0]})
+    from ui.export import csv_bytes, xlsx_bytes
+
+    frame = pl.DataFrame({"rep": ["a"], "=HYPERLINK(\"http://x\")": [1.0], "@SUM(A1)": [2.0],
+                          "'@SUM(A1)": [3.0], "-1": [4.0], "\tx": [5.0]})
+    want = ["rep", "'=HYPERLINK(\"http://x\")", "''@SUM(A1)", "'@SUM(A1)", "'-1", "'\tx"]
     header = next(csv.reader(io.StringIO(csv_bytes(frame)[3:].decode("utf-8"), newline="")))
-    assert all(cell[0] not in "=+-@\t\r" for cell in header), header
+    assert all(not cell or cell[0] not in "=+-@\t\r" for cell in header), header
+    assert header == want
+    sheet = fastexcel.read_excel(xlsx_bytes(frame)).load_sheet(0).to_polars()
+    assert sheet.columns == want
+    assert sheet.row(0) == tuple(frame.row(0)), "the values stay under their (escaped) headers"
 
 
 # ------------------------------------------------------------------------------------ the Data page
