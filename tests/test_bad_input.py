@@ -469,20 +469,24 @@ def test_data_page_lets_the_user_choose_the_kind_when_it_is_unknown(app_session)
     assert [s for s in at.selectbox if s.label == t("data.kind", lang="en")], "no way to choose the kind"
 
 
-DECODE_NOTE = ("BUG-4 data/ingest/pipeline.py never reads RawTable.decode_errors: invalid bytes in a mostly-UTF-8 "
-               "file are silently stored as U+FFFD ('Caf\\ufffd'); the import result (and the Data page) should "
-               "carry a note with the number of replaced characters and the lines")
-
-
-@pytest.mark.xfail(strict=True, reason=DECODE_NOTE)
 def test_replaced_characters_are_reported(tmp_path):
+    """Invalid bytes in a mostly-UTF-8 file are kept as U+FFFD, and the user is told how many and where."""
     store = Store(tmp_path / "dec.duckdb")
     try:
         assert read_table(BAD / "enc_mixed_utf8_cp1252.csv").decode_errors == 1
         res = import_file(store, BAD / "enc_mixed_utf8_cp1252.csv")
         assert store.frame("deals").filter(pl.col("deal_id") == "D3")["name"][0] == "Caf\ufffd"
-        told = [code for code, _ in res.notes if any(w in code for w in ("decod", "invalid", "replac", "bytes"))]
-        assert told, f"no note about the replaced characters among {res.notes}"
+        told = [(code, params) for code, params in res.notes if code == "decode_replaced"]
+        assert told == [("decode_replaced", {"count": 1, "lines": "4"})], res.notes
+        for lang in LANGS:
+            text = problem_text(*told[0], lang)
+            assert "4" in text and "{" not in text, (lang, text)
+        for name in ("enc_utf8_bom.csv", "enc_cp1252_western.csv"):    # nothing replaced: no note
+            other = Store(tmp_path / f"{name}.duckdb")
+            try:
+                assert "decode_replaced" not in [c for c, _ in import_file(other, BAD / name).notes]
+            finally:
+                other.close()
     finally:
         store.close()
 

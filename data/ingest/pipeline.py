@@ -246,13 +246,25 @@ def build(prepared: Prepared, store: Store, *, dayfirst: bool | None = None, as_
     rejects = _reject_frame(prepared.raw, r, bad)
     if dup_rejects.height:
         rejects = pl.concat([rejects, _raw_text(prepared.raw, dup_rejects)], how="vertical_relaxed").sort("line")
-    notes = r.notes + extra.pop("notes", [])
+    notes = _decode_notes(prepared.raw) + r.notes + extra.pop("notes", [])
     built = Built(good.drop(LINE), rejects, _unique_notes(notes), **extra)
     if prepared.kind == "deals":
         built.snapshot_date, how = _snapshot_date(prepared, store, good, as_of, today or date.today())
         built.notes.append(("snapshot_date", {"date": built.snapshot_date.isoformat(), "source": how}))
     built.rows = _drop_helper_columns(built.rows, prepared.kind)
     return built
+
+
+def _decode_notes(raw: RawTable) -> list[tuple[str, dict[str, Any]]]:
+    """Invalid bytes in a mostly-UTF-8 file were read as U+FFFD: say how many and on which lines."""
+    if not raw.decode_errors:
+        return []
+    cells = [c for c in raw.frame.columns if c != LINE and raw.frame.schema[c] == pl.String]
+    hit = raw.frame.filter(pl.any_horizontal([pl.col(c).str.contains("\ufffd", literal=True) for c in cells])
+                           ) if cells else raw.frame.clear()
+    lines = ([raw.header_line] if any("\ufffd" in h for h in raw.headers) else []) + hit[LINE].to_list()
+    shown = ", ".join(str(n) for n in lines[:10]) + (" …" if len(lines) > 10 else "")
+    return [("decode_replaced", {"count": raw.decode_errors, "lines": shown or "?"})]
 
 
 def _unique_notes(notes: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:

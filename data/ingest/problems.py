@@ -58,6 +58,7 @@ NOTES: dict[str, str] = {
     "snapshot_date": "Snapshot date {date} ({source}).",
     "same_file": "This exact file was imported before (batch {batch_id}); nothing changed.",
     "encoding": "Read as {encoding}, delimiter {delimiter!r}, header on line {line}.",
+    "decode_replaced": "{count} invalid byte sequence(s) could not be read as text and show as \ufffd, on line(s) {lines}; check the file's encoding.",
 }
 
 
