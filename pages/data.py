@@ -32,6 +32,9 @@ for up in files or []:
         prepared, problem = importer.prepare(data, up.name, kind, fid)
         if problem is not None:
             st.error(problem_text(problem.code, problem.params), icon=":material/error:")
+            if problem.code == "kind_unknown":           # the user says what the file holds
+                st.selectbox(t("data.kind"), importer.kind_options(), index=None, key=f"data_kind_{fid}",
+                             placeholder=t("data.kind_choose"), format_func=lambda k: t(f"kinds.{k}"))
             continue
         raw = prepared.raw
         st.caption(t("data.detected", rows=fmt.number(raw.frame.height), encoding=raw.encoding, line=raw.header_line))
