@@ -9,7 +9,7 @@ from ui import cache, widgets
 from ui import format as fmt
 from ui.charts import customers as charts
 from ui.i18n import current_lang, has, t
-from ui.views.customers import SEGMENTS, TIERS, delta, drill, labelled, neglected, picked
+from ui.views.customers import SEGMENTS, TIERS, delta, drill, neglected, picked
 
 widgets.require_frame()
 f = widgets.current_filters()
@@ -29,13 +29,7 @@ head = lambda c: t(f"columns.{c}") if has(f"columns.{c}", "en") else t(f"custome
 
 
 def table(df, name: str, key: str, pct: tuple[str, ...] = (), num: tuple[str, ...] = ()) -> None:
-    """A translated table with downloads: percentages, whole numbers and dates formatted by column."""
-    df = df.with_columns([df[c].round(0) for c in num if df[c].dtype.is_float()])
-    cfg = {head(c): st.column_config.NumberColumn(format="percent") for c in pct}
-    cfg |= {head(c): st.column_config.NumberColumn(format="localized") for c in num}
-    cfg |= {head(c): st.column_config.DateColumn(format="localized") for c, d in df.schema.items() if d.is_temporal()}
-    shown = labelled(df, {"tier": TIER, "segment": SEGMENT}).rename({c: head(c) for c in df.columns})
-    widgets.table_with_downloads(shown, name, key, column_config=cfg)
+    widgets.formatted_table(df, name, key, head, labels={"tier": TIER, "segment": SEGMENT}, pct=pct, num=num)
 
 
 def delta_text(now, before, relative: bool = False) -> str | None:

@@ -10,8 +10,8 @@ from ui import format as fmt
 from ui.charts import forecast as charts
 from ui.charts.customers import png_config
 from ui.i18n import current_lang, has, t
-from ui.views.customers import delta, labelled, picked
-from ui.views.forecast import METHODS, chosen, deals_of, of_method
+from ui.views.customers import delta, picked
+from ui.views.forecast import EXPLAINED, METHODS, accuracy_note, chosen, deals_of, of_method
 
 widgets.require_frame()
 f = widgets.current_filters()
@@ -36,15 +36,8 @@ def head(c: str) -> str:
     return t(f"forecast.col_{c}") if has(f"forecast.col_{c}", "en") else t(f"columns.{c}")
 
 
-def table(df, name: str, key: str, pct: tuple[str, ...] = (), num: tuple[str, ...] = (),
-          ratio: tuple[str, ...] = ()) -> None:
-    """A translated table with downloads: percentages, amounts (whole), ratios and dates formatted."""
-    df = df.with_columns([df[c].round(0) for c in num if df[c].dtype.is_float()] + [df[c].round(2) for c in ratio])
-    cfg = {head(c): st.column_config.NumberColumn(format="percent") for c in pct}
-    cfg |= {head(c): st.column_config.NumberColumn(format="localized") for c in (*num, *ratio)}
-    cfg |= {head(c): st.column_config.DateColumn(format="localized") for c, d in df.schema.items() if d.is_temporal()}
-    shown = labelled(df, {"status": STATUS, "method": METHOD}).rename({c: head(c) for c in df.columns})
-    widgets.table_with_downloads(shown, name, key, column_config=cfg)
+def table(df, name: str, key: str, **formats) -> None:
+    widgets.formatted_table(df, name, key, head, labels={"status": STATUS, "method": METHOD}, **formats)
 
 
 def month_chart(forecasts) -> None:
@@ -56,11 +49,7 @@ def month_chart(forecasts) -> None:
 
 def how_computed() -> None:
     with st.expander(t("common.how_computed")):
-        for key in ("plan_vs_actual", "won_revenue", "attainment", "plan_gap", "pacing", "pipeline_coverage",
-                    "pipeline_needed", "historical_win_rate", "forecast_weighted", "forecast_historical",
-                    "forecast_run_rate"):
-            st.markdown(f"- {t('definitions.' + key)}")
-        st.markdown(f"- {t('forecast.how_range')}\n- {t('forecast.how_status')}\n- {t('forecast.how_previous')}")
+        st.markdown("\n".join(f"- {t(key)}" for key in EXPLAINED))
 
 
 if not v.bounded:
@@ -77,8 +66,8 @@ if not v.bounded:
 
 if not v.has_targets:
     st.info(t("forecast.no_targets"), icon=":material/info:")
-method = st.segmented_control(t("forecast.method"), METHODS, default=METHODS[0], required=True,
-                              format_func=METHOD.get, key="forecast_method")
+method = st.segmented_control(t("forecast.method"), METHODS, default=v.best_method, required=True,
+                              format_func=METHOD.get, key="forecast_method", help=t("history.def_best_method"))
 fc, total, prev = chosen(v.forecasts, method), v.total, v.previous
 won_delta = delta(total.get("actual", fc.get("won_to_date")), prev.get("actual"), relative=True)
 att_delta = delta(total.get("attainment"), prev.get("attainment"))
@@ -119,6 +108,19 @@ with right:
     table(v.forecasts, "forecasts", "forecast_methods_table",
           num=("forecast", "forecast_low", "forecast_high", "won_to_date", "expected_rest", "open_deals",
                "open_pipeline"))
+
+st.subheader(t("forecast.accuracy_title"))
+note, vals = accuracy_note(v.accuracy, v.best_method)
+st.caption(t(note, method=METHOD[vals["method"]], mape=fmt.pct(vals.get("mape")), n=fmt.number(vals["n"])))
+if v.accuracy_points.height:
+    left, right = st.columns([3, 2])
+    left.plotly_chart(charts.accuracy_lines(v.accuracy_points, method_labels=METHOD, actual_label=t("forecast.won"),
+                                            best=v.best_method, x_title=t("forecast.x_snapshot"),
+                                            y_title=t("forecast.y_amount", unit=unit), currency=v.currency,
+                                            lang=lang, dark=dark),
+                      key="forecast_accuracy", config=png_config("forecast_accuracy"), theme=None)
+    with right:
+        table(v.accuracy, "forecast_accuracy", "forecast_accuracy_table", pct=("mape",), num=("bias",))
 
 st.subheader(t("forecast.attainment_title"))
 by = st.segmented_control(t("forecast.by"), ("rep", "team"), default="rep", required=True,

@@ -48,6 +48,10 @@ m[3].metric(t("funnel.stalled_deals"), fmt.number(head["stalled"]), help=t("defi
 m[4].metric(t("funnel.stalled_value"), fmt.money(head["stalled_value"], cur), help=t("definitions.stalled"),
             border=True)
 
+if view.inferred_from:
+    st.info(t("funnel.inferred_note", n=fmt.number(view.inferred_from), days=fmt.number(view.snapshot_gap_days)),
+            icon=":material/history:")
+
 # --------------------------------------------------------------------------- the funnel itself
 stage_options = ["", *view.stages]
 if st.session_state.get("funnel_stage") not in stage_options:
@@ -122,4 +126,6 @@ else:
 with st.expander(t("common.how_computed"), icon=":material/help:"):
     for key in ("funnel_conversion", "time_in_stage", "bottleneck", "stalled"):
         st.markdown(f"**{t(f'funnel.def_{key}')}** — {t(f'definitions.{key}')}")
+    if view.inferred_from:
+        st.markdown(f"**{t('funnel.def_inferred')}** — {t('history.def_inferred_stage_history')}")
     st.caption(t("funnel.method_note"))

@@ -11,18 +11,22 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
+from streamlit.testing.v1 import AppTest
+
 from data.demo_load import load_demo
+from tests import test_app
 from data.store import TABLES, ImportWrite, Store
 from metrics import quality as mq
 from metrics import tiering
 from tests.test_app import (  # noqa: F401  (fixtures are used by name)
-    LANGS, assert_ok, db, language_outside_runs, metric, navigation_only, start, tables, texts,
+    APP, LANGS, assert_ok, db, language_outside_runs, metric, navigation_only, start, tables, texts,
 )
 from ui import format as fmt
 from ui.filters import Filters, period_for
 from ui.i18n import t
 from ui.views import customers as cv
 from ui.views import forecast as fv
+from ui.views import funnel as fu
 from ui.views import quality as qv
 
 TODAY = date.today()
@@ -110,11 +114,19 @@ def test_forecast_page_on_the_demo(demo_db, lang):
     assert metric(at, t("forecast.target", lang=lang)) == fmt.money(want["target"], "CNY", lang=lang)
     assert metric(at, t("forecast.won", lang=lang)) == fmt.money(want["won"], "CNY", lang=lang)
     assert metric(at, t("forecast.attainment", lang=lang)) == fmt.pct(want["attainment"], lang=lang)
-    forecast_label = t("forecast.forecast_m", lang=lang, method=t("forecast.method_weighted", lang=lang))
+    # the accuracy table: every method checked on the demo's past snapshots; the default (the forecast in the
+    # headline) is the method with the lowest average error
+    accuracy = next(tb for tb in tables(at) if t("forecast.col_mape", lang=lang) in tb.columns)
+    assert len(accuracy) == 3 and (accuracy[t("forecast.col_snapshots", lang=lang)] >= 3).all()
+    top = accuracy.sort_values(t("forecast.col_mape", lang=lang)).iloc[0]
+    best = top[t("forecast.col_method", lang=lang)]
+    forecast_label = t("forecast.forecast_m", lang=lang, method=best)
     assert metric(at, forecast_label) != "—"
     screen = texts(at)
+    assert t("forecast.best_method", lang=lang, method=best, mape=fmt.pct(top[t("forecast.col_mape", lang=lang)], lang=lang),
+             n=fmt.number(top[t("forecast.col_snapshots", lang=lang)], lang=lang)) in screen
     for key in ("forecast.by_month", "forecast.pacing", "forecast.methods", "forecast.attainment_title",
-                "forecast.open_deals", "forecast.coverage", "forecast.gap"):
+                "forecast.accuracy_title", "forecast.open_deals", "forecast.coverage", "forecast.gap"):
         assert t(key, lang=lang) in screen, key
     methods = tables(at)[0]
     assert len(methods) == 3
@@ -335,6 +347,110 @@ def test_forecast_view_golden(tiny):
     assert fv.deals_of(v.open_deals, rep_id="R2")["deal_id"].to_list() == ["d7"]
     assert fv.deals_of(v.open_deals, team="T1").height == 2
     assert fv.deals_of(v.open_deals).height == 2
+
+
+@pytest.fixture
+def three_snapshots(tmp_path) -> Store:
+    store = three_snapshot_store(tmp_path / "snaps.duckdb")
+    yield store
+    store.close()
+
+
+def three_snapshot_store(path) -> Store:
+    """One rep, three deals uploaded on three dates of Q2 2024 (no stage-history file):
+    5 Apr: d1 Proposal 800 (close 15 Apr), d2 Prospecting 200 (close 20 May), d3 Proposal 100 (close 25 May);
+    1 May: d1 won on 10 Apr, d2 still Prospecting, d3 Proposal;  1 Jun: d2 won on 20 May, d3 lost on 25 May."""
+    store = Store(path)
+    stages = pl.DataFrame({"name": ["Prospecting", "Proposal", "Closed Won", "Closed Lost"],
+                           "position": [1, 2, 3, 4], "probability": [0.1, 0.5, 1.0, 0.0],
+                           "is_won": [False, False, True, False], "is_lost": [False, False, False, True],
+                           "source": ["configured"] * 4})
+    store.apply_import(ImportWrite(kind="reps", file_name="reps", sha256="reps", rows_read=1, stages=stages,
+                                   rows=_frame("reps", [{"rep_id": "R1", "name": "Ann", "team": "T1"}])))
+    c = dict(created=date(2024, 3, 1))
+    d1_open = _deal("d1", "A1", "R1", "open", 800.0, close=date(2024, 4, 15), stage="Proposal", **c)
+    d1_won = _deal("d1", "A1", "R1", "won", 800.0, closed=date(2024, 4, 10), **c)
+    d2_open = _deal("d2", "A1", "R1", "open", 200.0, close=date(2024, 5, 20), stage="Prospecting", **c)
+    d3_open = _deal("d3", "A1", "R1", "open", 100.0, close=date(2024, 5, 25), stage="Proposal", **c)
+    uploads = {
+        date(2024, 4, 5): [d1_open, d2_open, d3_open],
+        date(2024, 5, 1): [d1_won, d2_open, d3_open],
+        date(2024, 6, 1): [d1_won, _deal("d2", "A1", "R1", "won", 200.0, closed=date(2024, 5, 20), **c),
+                           _deal("d3", "A1", "R1", "lost", 100.0, closed=date(2024, 5, 25), **c)],
+    }
+    for day, rows in uploads.items():
+        store.apply_import(ImportWrite(kind="deals", file_name=f"deals-{day}", sha256=str(day), rows_read=3,
+                                       rows=_frame("deals", rows), snapshot_date=day))
+    return store
+
+
+def test_funnel_infers_stage_history_from_snapshots(three_snapshots):
+    """No stage-history file: entry dates come from the first upload showing each deal in a stage.
+    d1 Proposal 5 Apr -> won 1 May; d2 Prospecting 5 Apr -> won 1 Jun; d3 Proposal 5 Apr -> lost 1 Jun."""
+    v = fu.compute(three_snapshots, Filters("custom", date(2024, 4, 1), date(2024, 6, 30), as_of=date(2024, 6, 15)))
+    assert (v.inferred_from, v.snapshot_gap_days) == (3, 31)   # gaps 26 and 31 days: the upper median
+    rows = {r["stage"]: r for r in v.funnels["reached"].iter_rows(named=True)}
+    assert rows["Prospecting"]["reached"] == 3 and rows["Proposal"]["reached"] == 3
+    assert rows["Proposal"]["conversion_to_next"] == pytest.approx(2 / 3)   # d1 and d2 won, d3 lost
+    assert rows["Prospecting"]["median_days"] == 57.0                      # d2: 5 Apr -> 1 Jun
+    assert rows["Proposal"]["median_days"] == pytest.approx((26 + 57) / 2)  # d1 5 Apr -> 1 May, d3 -> 1 Jun
+    # once a stage-history file is imported, its dates are used and nothing is inferred
+    history = [{"deal_id": "d1", "stage": "Proposal", "entered_at": datetime(2024, 4, 1, 9), "inferred": False},
+               {"deal_id": "d1", "stage": "Closed Won", "entered_at": datetime(2024, 4, 10, 9), "inferred": False}]
+    three_snapshots.apply_import(ImportWrite(kind="stage_history", file_name="h", sha256="h", rows_read=2,
+                                             rows=_frame("stage_history", history)))
+    with_file = fu.compute(three_snapshots, Filters("custom", date(2024, 4, 1), date(2024, 6, 30),
+                                                    as_of=date(2024, 6, 15)))
+    assert (with_file.inferred_from, with_file.snapshot_gap_days) == (0, None)
+    assert {r["stage"]: r["median_days"] for r in with_file.funnels["reached"].iter_rows(named=True)}["Proposal"] == 9
+
+
+def test_funnel_page_says_time_in_stage_is_inferred(db):
+    three_snapshot_store(db).close()
+    gc.collect()
+    test_app._OUTSIDE_LANG[0] = "zh"
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params["lang"] = "zh"
+    at.query_params["period"] = "all_time"
+    at.run()
+    at.switch_page("pages/funnel.py").run()
+    assert_ok(at)
+    assert t("funnel.inferred_note", lang="zh", n="3", days="31") in [i.value for i in at.info]
+    assert t("history.def_inferred_stage_history", lang="zh") in texts(at)
+
+
+def test_forecast_accuracy_picks_the_default_method(three_snapshots):
+    v = fv.compute(three_snapshots, Filters("custom", date(2024, 4, 1), date(2024, 6, 30), as_of=date(2024, 6, 15)))
+    # won in Q2 up to 15 Jun: d1 800 + d2 200 = 1000
+    got = {(r["snapshot_date"], r["method"]): r["forecast"] for r in v.accuracy_points.iter_rows(named=True)}
+    assert set(v.accuracy_points["actual"]) == {1000.0}
+    # weighted (stage probability): 5 Apr 0.5·800 + 0.1·200 + 0.5·100 = 470; 1 May 800 + 0.1·200 + 0.5·100 = 870;
+    # 1 Jun 1000 won, nothing open
+    assert [got[(d, "weighted")] for d in (date(2024, 4, 5), date(2024, 5, 1), date(2024, 6, 1))] == \
+        pytest.approx([470.0, 870.0, 1000.0])
+    # historical: 5 Apr nothing closed yet -> stage probabilities (470); 1 May one deal closed, won -> rate 1.0:
+    # 800 + 200 + 100 = 1100; 1 Jun 1000
+    assert [got[(d, "historical")] for d in (date(2024, 4, 5), date(2024, 5, 1), date(2024, 6, 1))] == \
+        pytest.approx([470.0, 1100.0, 1000.0])
+    # run rate over 1 Apr–15 Jun (76 days): 5 Apr 0 won -> 0; 1 May 800 in 31 days -> 800·76/31;
+    # 1 Jun 1000 in 62 days -> 1000·76/62
+    assert [got[(d, "run_rate")] for d in (date(2024, 4, 5), date(2024, 5, 1), date(2024, 6, 1))] == \
+        pytest.approx([0.0, 800 * 76 / 31, 1000 * 76 / 62])
+    mape = {r["method"]: r for r in v.accuracy.iter_rows(named=True)}
+    assert mape["weighted"]["mape"] == pytest.approx((0.53 + 0.13 + 0.0) / 3)     # 0.22
+    assert mape["historical"]["mape"] == pytest.approx((0.53 + 0.10 + 0.0) / 3)   # 0.21
+    assert mape["run_rate"]["mape"] == pytest.approx((1.0 + 961.29 / 1000 + 225.81 / 1000) / 3, abs=1e-4)
+    assert mape["weighted"]["bias"] == pytest.approx((-530 - 130 + 0) / 3)
+    assert {r["snapshots"] for r in mape.values()} == {3}
+    assert v.best_method == "historical"         # lowest MAPE, not the weighted default
+    assert fv.accuracy_note(v.accuracy, v.best_method) == (
+        "forecast.best_method", {"method": "historical", "mape": pytest.approx(0.21), "n": 3})
+    # two snapshots checked (the 1 Jun one is after the period cut at 20 May): too few, weighted stays
+    early = fv.compute(three_snapshots, Filters("custom", date(2024, 4, 1), date(2024, 6, 30), as_of=date(2024, 5, 20)))
+    assert early.accuracy["snapshots"].to_list() == [2, 2, 2]
+    assert early.best_method == "weighted"
+    assert fv.accuracy_note(early.accuracy, early.best_method) == ("forecast.default_method",
+                                                                   {"method": "weighted", "n": 2})
 
 
 def test_forecast_view_unbounded_and_past(tiny):

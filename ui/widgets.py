@@ -233,6 +233,22 @@ def filter_bar() -> "filters.Filters":
 
 
 # ---------------------------------------------------------------------------------------------- tables
+def formatted_table(df: pl.DataFrame, name: str, key: str, head, *, labels: dict[str, dict[str, str]] | None = None,
+                    pct: tuple[str, ...] = (), num: tuple[str, ...] = (), ratio: tuple[str, ...] = ()) -> None:
+    """A table with translated headers (`head(column)`) and downloads: percentages, whole amounts,
+    two-decimal ratios and dates formatted by column; key values of the `labels` columns shown as
+    their labels (e.g. status "over" → "Target met")."""
+    df = df.with_columns([df[c].round(0) for c in num if df[c].dtype.is_float()]
+                         + [df[c].round(2) for c in ratio if df[c].dtype.is_float()])
+    cfg = {head(c): st.column_config.NumberColumn(format="percent") for c in pct}
+    cfg |= {head(c): st.column_config.NumberColumn(format="localized") for c in (*num, *ratio)}
+    cfg |= {head(c): st.column_config.DateColumn(format="localized") for c, d in df.schema.items() if d.is_temporal()}
+    exprs = [pl.col(c).replace_strict(m, default=pl.col(c), return_dtype=pl.String)
+             for c, m in (labels or {}).items() if c in df.columns]
+    shown = (df.with_columns(exprs) if exprs else df).rename({c: head(c) for c in df.columns})
+    table_with_downloads(shown, name, key, column_config=cfg)
+
+
 def table_with_downloads(df: pl.DataFrame, name: str, key: str, *, column_config: dict | None = None,
                          height: int | str = "auto") -> None:
     """A table with CSV and Excel downloads (text cells that could run as formulas are escaped)."""

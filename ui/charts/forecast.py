@@ -82,3 +82,33 @@ def attainment(rows: pl.DataFrame, *, id_col: str, name_col: str, expected: floa
     height = max(320, 28 * shown.height + 140)
     base_layout(fig, x_title=x_title, y_title=y_title, lang=lang, dark=dark, height=height)
     return fig.update_yaxes(title_standoff=16)  # after base_layout, which sets the title anew
+
+
+def accuracy_lines(points: pl.DataFrame, *, method_labels: Mapping[str, str], actual_label: str, best: str,
+                   x_title: str, y_title: str, currency: str | None, lang: str, dark: bool = False) -> go.Figure:
+    """What each forecast method predicted at each past snapshot (one line per method, the default
+    method drawn thick) against the revenue actually won (a horizontal line)."""
+    fig = go.Figure()
+    if points.height == 0:
+        return base_layout(fig, x_title=x_title, y_title=y_title, lang=lang, dark=dark, height=380)
+    days = sorted(set(points["snapshot_date"].to_list()))
+    for i, (method, label) in enumerate(method_labels.items()):
+        part = points.filter(pl.col("method") == method).sort("snapshot_date")
+        if part.height == 0:
+            continue
+        values = part["forecast"].to_list()
+        err = part["abs_pct_error"].to_list()
+        fig.add_scatter(
+            x=part["snapshot_date"].to_list(), y=values, name=label, mode="lines+markers",
+            line=dict(color=PALETTE[i], width=4 if method == best else 2),
+            marker=dict(size=9 if method == best else 6),
+            customdata=[[fmt.money(v, currency, lang), fmt.pct(e, lang=lang) if e is not None else fmt.DASH]
+                        for v, e in zip(values, err)],
+            hovertemplate=f"%{{x|%Y-%m-%d}}<br>{label}: %{{customdata[0]}} (±%{{customdata[1]}})<extra></extra>")
+    actual = float(points["actual"][0] or 0.0)
+    fig.add_scatter(x=[days[0], days[-1]], y=[actual, actual], name=actual_label, mode="lines",
+                    line=dict(color=PALETTE[7], width=2, dash="dash"),
+                    hovertemplate=f"{actual_label}: {fmt.money(actual, currency, lang)}<extra></extra>")
+    money_axis(fig, [*points["forecast"].to_list(), actual], currency, lang)
+    fig.update_xaxes(tickformat="%m-%d" if lang != "zh" else "%m月%d日")
+    return base_layout(fig, x_title=x_title, y_title=y_title, lang=lang, dark=dark, height=380)

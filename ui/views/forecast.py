@@ -8,19 +8,27 @@ set against a whole one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import polars as pl
 
-from metrics import forecast, kpis
+from metrics import changes, forecast, kpis
 from ui.filters import Filters
-from ui.views import load
+from ui.views import load, scope_of
 from ui.views.customers import same_point, single_currency
 
 METHODS: tuple[str, ...] = ("weighted", "historical", "run_rate")
 STATUSES: tuple[str, ...] = ("over", "on", "under")  # target met / on pace / behind pace
+# What the page's "how is this computed" panel lists (i18n keys), in order.
+EXPLAINED: tuple[str, ...] = (
+    *(f"definitions.{k}" for k in ("plan_vs_actual", "won_revenue", "attainment", "plan_gap", "pacing",
+                                   "pipeline_coverage", "pipeline_needed", "historical_win_rate",
+                                   "forecast_weighted", "forecast_historical", "forecast_run_rate")),
+    "history.def_forecast_accuracy", "forecast.how_mape", "history.def_best_method",
+    "forecast.how_range", "forecast.how_status", "forecast.how_previous",
+)
 FORECAST_COLUMNS = ("forecast", "forecast_low", "forecast_high", "won_to_date", "expected_rest", "open_deals",
                     "open_pipeline")
 
@@ -42,6 +50,9 @@ class ForecastView:
     reps: pl.DataFrame           # rep_id, rep, team, target, actual, attainment, ..., status
     teams: pl.DataFrame          # team, target, actual, attainment, ..., status
     open_deals: pl.DataFrame     # open deals expected to close in the period (for the drill-down)
+    accuracy: pl.DataFrame = field(default_factory=pl.DataFrame)  # method, snapshots, mape, bias
+    accuracy_points: pl.DataFrame = field(default_factory=pl.DataFrame)  # snapshot_date, method, forecast, actual, ...
+    best_method: str = METHODS[0]  # the default method: most accurate on past snapshots, else weighted
 
 
 def compute(store: Any, f: Filters) -> ForecastView:
@@ -67,6 +78,9 @@ def compute(store: Any, f: Filters) -> ForecastView:
     team_rows = forecast.plan_vs_actual(**plan, **span, scope="team", win_rate=rate).rename({"scope_id": "team"})
     fc = forecast.forecasts(deals, fr.stage_history, fr.stages, as_of=f.as_of, period_from=f.period_from,
                             period_to=f.period_to)
+    snaps = store.snapshots_in_scope(scope_of(f), store.cursor())
+    points = changes.forecast_accuracy(deals, fr.stage_history, fr.stages, snaps, as_of=f.as_of,
+                                       period_from=f.period_from, period_to=f.period_to)
     return ForecastView(
         empty=False, bounded=True, currency=currency, has_targets=has_targets,
         total=total.row(0, named=True) if total.height else {},
@@ -76,6 +90,7 @@ def compute(store: Any, f: Filters) -> ForecastView:
         reps=_with_status(rep_rows).select("rep_id", "rep", "team", *_PLAN_COLUMNS, "status"),
         teams=_with_status(team_rows).select("team", *_PLAN_COLUMNS, "status"),
         open_deals=_open_deals(deals, names, fr.accounts, f),
+        accuracy=changes.forecast_mape(points), accuracy_points=points, best_method=changes.best_method(points),
     )
 
 
@@ -153,6 +168,17 @@ def chosen(forecasts: pl.DataFrame, method: str) -> dict[str, Any]:
     """The forecast row of one method (empty when there is none)."""
     rows = forecasts.filter(pl.col("method") == method) if forecasts.height else forecasts
     return rows.row(0, named=True) if rows.height else {}
+
+
+def accuracy_note(accuracy: pl.DataFrame, best: str) -> tuple[str, dict[str, Any]]:
+    """Why the default method is the default: the i18n key and its values (measured accuracy of the
+    best method once three snapshots could be checked, else how many there are so far)."""
+    row = accuracy.filter(pl.col("method") == best) if accuracy.height else accuracy
+    n = int(row["snapshots"][0]) if row.height else 0
+    if n >= 3 and row["mape"][0] is not None:
+        return "forecast.best_method", {"method": best, "mape": row["mape"][0], "n": n}
+    most = int(accuracy["snapshots"].max() or 0) if accuracy.height else 0
+    return "forecast.default_method", {"method": best, "n": most}
 
 
 def deals_of(open_deals: pl.DataFrame, *, rep_id: str | None = None, team: str | None = None) -> pl.DataFrame:

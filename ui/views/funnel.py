@@ -14,10 +14,10 @@ from typing import Any
 
 import polars as pl
 
-from metrics import funnel
+from metrics import changes, funnel
 from metrics._common import open_stages, with_team
 from ui.filters import Filters
-from ui.views import load
+from ui.views import load, scope_of
 from ui.views.overview import rounded, single_currency
 
 METHODS: tuple[str, ...] = ("reached", "strict")
@@ -38,6 +38,8 @@ class FunnelView:
     bottlenecks: dict[str, pl.DataFrame] = field(default_factory=dict)  # method -> bottleneck()
     stalled: pl.DataFrame = field(default_factory=pl.DataFrame)   # with owner, team and account names
     rep_names: dict[str, str] = field(default_factory=dict)
+    inferred_from: int = 0            # snapshots the stage history was inferred from (0: a history file was used)
+    snapshot_gap_days: int | None = None  # median days between those snapshots: the precision of entry dates
 
 
 def compute(store: Any, f: Filters) -> FunnelView:
@@ -47,6 +49,9 @@ def compute(store: Any, f: Filters) -> FunnelView:
     order = open_stages(stages)["stage"].to_list()
     if deals.height == 0 or not order:
         return FunnelView(empty=True)
+    inferred_from, gap = 0, None
+    if hist.height == 0:
+        hist, inferred_from, gap = inferred_history(store, f, hist)
     teamed = with_team(deals, reps)
     args = dict(as_of=f.as_of, period_from=f.period_from, period_to=f.period_to)
     funnels, compare, bottlenecks = {}, {}, {}
@@ -62,7 +67,22 @@ def compute(store: Any, f: Filters) -> FunnelView:
         empty=False, currency=single_currency(deals), stages=tuple(order), won_stage=_won_label(stages),
         funnels=funnels, compare=compare, bottlenecks=bottlenecks,
         stalled=_stalled(deals, hist, stages, reps, fr.accounts, f), rep_names=names,
+        inferred_from=inferred_from, snapshot_gap_days=gap,
     )
+
+
+def inferred_history(store: Any, f: Filters, empty: pl.DataFrame) -> tuple[pl.DataFrame, int, int | None]:
+    """Without a stage-history file, the stage history inferred from the deal snapshots in scope
+    (`metrics.changes.infer_stage_history`), with the number of snapshots and their median spacing
+    in days. Two snapshots at least: one alone dates every stage at the same upload day (then the
+    empty history is given back)."""
+    snaps = store.snapshots_in_scope(scope_of(f), store.cursor())
+    days = changes.snapshot_dates(snaps)
+    if len(days) < 2:
+        return empty, 0, None
+    gaps = sorted((b - a).days for a, b in zip(days, days[1:]))
+    inferred = changes.infer_stage_history(snaps)
+    return inferred, len(days), gaps[len(gaps) // 2]
 
 
 def _won_label(stages: pl.DataFrame) -> str:
