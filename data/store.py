@@ -11,6 +11,7 @@ exactly that. A crash mid-import leaves nothing behind: DuckDB rolls the open tr
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import polars as pl
 
 from data.ingest.problems import ImportProblem
 
+log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_DB = PACKAGE_DIR / "salescope.duckdb"
 SCHEMA_SQL = (PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8")
@@ -117,6 +119,22 @@ def _build_sql() -> dict[str, dict[str, str]]:
 
 SQL = _build_sql()
 
+# The lookups an import matches its rows against, as they are and (True) as they will be once the demo
+# company is gone: rows not written by a demo batch (a first real import replaces it, ImportWrite.replace_demo).
+_NOT_DEMO = "(batch_id IS NULL OR batch_id NOT IN (SELECT batch_id FROM imports WHERE is_demo))"
+_STAGES = "SELECT name, position, probability, is_won, is_lost, source FROM stages"
+LOOKUP_SQL: dict[tuple[str, bool], str] = {
+    ("stages", False): f"{_STAGES} ORDER BY position, name",
+    ("stages", True): f"{_STAGES} WHERE {_NOT_DEMO} OR name IN (SELECT stage FROM deals WHERE {_NOT_DEMO}) "
+                      f"OR name IN (SELECT stage FROM stage_history WHERE {_NOT_DEMO}) ORDER BY position, name",
+    ("reps", False): "SELECT rep_id, name FROM reps",
+    ("reps", True): f"SELECT rep_id, name FROM reps WHERE {_NOT_DEMO}",
+    ("accounts", False): "SELECT account_id, name FROM accounts",
+    ("accounts", True): f"SELECT account_id, name FROM accounts WHERE {_NOT_DEMO}",
+    ("deals", False): "SELECT deal_id, name FROM deals",
+    ("deals", True): f"SELECT deal_id, name FROM deals WHERE {_NOT_DEMO}",
+}
+
 
 @dataclass
 class ImportWrite:
@@ -136,6 +154,7 @@ class ImportWrite:
     new_accounts: pl.DataFrame | None = None    # accounts first seen in this file
     stages: pl.DataFrame | None = None          # the whole pipeline after this import, when it changed
     is_demo: bool = False
+    replace_demo: bool = False                  # a first real import: the demo company goes, in this transaction
 
 
 @dataclass
@@ -218,8 +237,8 @@ class Store:
         DuckDB refuses, and the WAL (already durable) is folded in at a later checkpoint instead."""
         try:
             self.con.execute("CHECKPOINT")
-        except duckdb.TransactionException:
-            pass
+        except duckdb.TransactionException as exc:
+            log.info("checkpoint deferred (the data is committed; the WAL is folded in later): %s", exc)
 
     # ------------------------------------------------------------------ reads: overview
     def table_count(self, name: str, cur: duckdb.DuckDBPyConnection | None = None) -> int:
@@ -306,23 +325,22 @@ class Store:
             "WHERE batch_id = ? ORDER BY line", [batch_id]
         )
 
-    def stages_frame(self, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+    # `without_demo`: as the lookup will be once the demo company is gone (see LOOKUP_SQL)
+    def stages_frame(self, cur: duckdb.DuckDBPyConnection | None = None, without_demo: bool = False) -> pl.DataFrame:
         """The pipeline in order."""
-        return _pl(cur or self.cursor(), 
-            "SELECT name, position, probability, is_won, is_lost, source FROM stages ORDER BY position, name"
-        )
+        return _pl(cur or self.cursor(), LOOKUP_SQL[("stages", without_demo)])
 
-    def rep_lookup(self, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+    def rep_lookup(self, cur: duckdb.DuckDBPyConnection | None = None, without_demo: bool = False) -> pl.DataFrame:
         """Rep ids and names, to match owners given by id or by name."""
-        return _pl(cur or self.cursor(), "SELECT rep_id, name FROM reps")
+        return _pl(cur or self.cursor(), LOOKUP_SQL[("reps", without_demo)])
 
-    def account_lookup(self, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+    def account_lookup(self, cur: duckdb.DuckDBPyConnection | None = None, without_demo: bool = False) -> pl.DataFrame:
         """Account ids and names, to match accounts given by id or by name."""
-        return _pl(cur or self.cursor(), "SELECT account_id, name FROM accounts")
+        return _pl(cur or self.cursor(), LOOKUP_SQL[("accounts", without_demo)])
 
-    def deal_lookup(self, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+    def deal_lookup(self, cur: duckdb.DuckDBPyConnection | None = None, without_demo: bool = False) -> pl.DataFrame:
         """Deal ids and names, for files that point at deals by name (Salesforce WhatId, OpportunityName)."""
-        return _pl(cur or self.cursor(), "SELECT deal_id, name FROM deals")
+        return _pl(cur or self.cursor(), LOOKUP_SQL[("deals", without_demo)])
 
     def saved_mapping(self, header_key: str, cur: duckdb.DuckDBPyConnection | None = None) -> tuple[str, dict[str, str]] | None:
         """The confirmed mapping saved for a header set: (kind, {source: field})."""
@@ -539,6 +557,8 @@ class Store:
         )
 
     def _apply(self, cur: duckdb.DuckDBPyConnection, w: ImportWrite, batch_id: int) -> ImportCounts:
+        if w.replace_demo and w.rows.height:        # only when rows are stored: a refused file leaves the demo
+            self._delete_demo_rows(cur)
         cur.execute(
             "UPDATE imports SET snapshot_date = ?, rows_read = ?, skipped = ?, mapping = ?, notes = ?, "
             "status = 'done' WHERE batch_id = ?",
@@ -735,20 +755,24 @@ class Store:
             cur = self.cursor()
             cur.execute("BEGIN TRANSACTION")
             try:
-                for name in FACT_TABLES:
-                    cur.execute(SQL[name]["clear_batches"])
-                    cur.execute(SQL[name]["clear_prev_batches"])
-                cur.execute("DELETE FROM deal_snapshots WHERE batch_id IN (SELECT batch_id FROM imports WHERE is_demo)")
-                cur.execute("DELETE FROM stages WHERE batch_id IN (SELECT batch_id FROM imports WHERE is_demo) "
-                            "AND name NOT IN (SELECT stage FROM deals WHERE stage IS NOT NULL) "
-                            "AND name NOT IN (SELECT stage FROM stage_history)")
-                cur.execute("DELETE FROM stages_prev WHERE replaced_by IN (SELECT batch_id FROM imports WHERE is_demo)")
-                cur.execute("UPDATE imports SET status = 'undone' WHERE is_demo AND status = 'done'")
+                self._delete_demo_rows(cur)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
             self.checkpoint()
+
+    def _delete_demo_rows(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """The demo company's rows go and its batches are marked undone (inside the caller's transaction)."""
+        for name in FACT_TABLES:
+            cur.execute(SQL[name]["clear_batches"])
+            cur.execute(SQL[name]["clear_prev_batches"])
+        cur.execute("DELETE FROM deal_snapshots WHERE batch_id IN (SELECT batch_id FROM imports WHERE is_demo)")
+        cur.execute("DELETE FROM stages WHERE batch_id IN (SELECT batch_id FROM imports WHERE is_demo) "
+                    "AND name NOT IN (SELECT stage FROM deals WHERE stage IS NOT NULL) "
+                    "AND name NOT IN (SELECT stage FROM stage_history)")
+        cur.execute("DELETE FROM stages_prev WHERE replaced_by IN (SELECT batch_id FROM imports WHERE is_demo)")
+        cur.execute("UPDATE imports SET status = 'undone' WHERE is_demo AND status = 'done'")
 
     def clear_all(self) -> None:
         """Delete every data row (used by 'clear demo data'); the import log keeps its history."""

@@ -499,14 +499,7 @@ def test_replaced_characters_are_reported(tmp_path):
 
 # ------------------------------------------------------------------------------------ refused over the demo
 
-DEMO_WIPED = ("BUG-8 data/ingest/pipeline.py:683 _import_locked (and ui/cache.py:144 _run_import_locked) call replace_demo() "
-              "before build() and commit(): a first file refused there (missing_required, nothing_imported) has already "
-              "deleted the demo company, leaving an empty database; and while a first import builds, every other "
-              "session sees an empty database. The demo should be cleared inside the import's own transaction")
 REFUSED = [r for r in CASES if r["outcome"] == "refused"]
-# missing columns are now refused before the demo is touched; a file whose rows are all rejected
-# is still found out only after the demo was cleared
-REFUSED_AFTER_PREPARE = {"rows_all_rejected.csv"}
 
 
 @pytest.fixture(scope="module")
@@ -524,9 +517,7 @@ def _fingerprint(store: Store) -> tuple:
     return tuple(sorted(store.counts().items())), store.has_demo(), store.version().split(".")[1:2]
 
 
-@pytest.mark.parametrize("row", [pytest.param(r, id=r["file"], marks=[pytest.mark.xfail(strict=True, reason=DEMO_WIPED)]
-                                              if r["file"] in REFUSED_AFTER_PREPARE else [])
-                                 for r in REFUSED])
+@pytest.mark.parametrize("row", [pytest.param(r, id=r["file"]) for r in REFUSED])
 def test_refused_file_leaves_the_demo_company(row, demo_db, tmp_path, large_files):
     """A refused first file must not take the demo company away (the database is unchanged)."""
     import shutil
@@ -541,5 +532,46 @@ def test_refused_file_leaves_the_demo_company(row, demo_db, tmp_path, large_file
             import_file(store, source(row, large_files), kind=row["kind"] or None)
         assert info.value.code == row["problem"]
         assert _fingerprint(store) == before, "a refused file changed the database (the demo company is gone)"
+    finally:
+        store.close()
+
+
+FIRST_REAL = ("Opportunity ID,Opportunity Name,Account Name,Opportunity Owner,Stage,Amount,Close Date,Created Date\n"
+              "X1,First real,Horizon Components plc,Grace Liu,Discovery,1000,2024-06-30,2024-01-05\n"
+              "X2,Second real,Real Customer Ltd,Real Owner,Closed Won,2500,2024-05-15,2024-02-01\n"
+              "X3,Third real,Real Customer Ltd,Real Owner,,300,2024-05-15,2024-02-01\n")
+
+
+def test_first_real_import_replaces_the_demo_in_its_own_transaction(demo_db, tmp_path, monkeypatch):
+    """The demo company goes in the transaction that stores the first real rows: until then every other
+    session sees the demo (never an empty database), and the real rows are matched against real data
+    only (an owner or account that shares a demo name is a new rep or account; the pipeline is learnt
+    from the file, not taken from the demo)."""
+    import shutil
+
+    db = tmp_path / "first.duckdb"
+    shutil.copy(demo_db, db)
+    store = Store(db)
+    seen: dict[str, object] = {}
+    original = Store._apply
+
+    def spy(self, cur, w, batch_id):
+        other = self.cursor()                      # another session, while the first real batch writes
+        seen["demo"], seen["deals"] = self.has_demo(other), self.table_count("deals", other)
+        return original(self, cur, w, batch_id)
+
+    monkeypatch.setattr(Store, "_apply", spy)
+    try:
+        demo_deals = store.table_count("deals")
+        res = import_file(store, FIRST_REAL.encode("utf-8"), "first.csv")
+        assert seen == {"demo": True, "deals": demo_deals}, seen
+        assert (res.inserted, res.rejected) == (2, 1)
+        assert not store.has_demo()
+        assert store.counts()["deals"] == 2 and store.counts()["activities"] == 0
+        assert sorted(store.frame("reps")["rep_id"]) == ["Grace Liu", "Real Owner"]
+        assert sorted(store.frame("accounts")["name"]) == ["Horizon Components plc", "Real Customer Ltd"]
+        assert set(store.frame("deals")["owner_rep_id"]) <= set(store.frame("reps")["rep_id"])
+        assert set(store.stages_frame()["name"]) == {"Discovery", "Closed Won"}
+        assert ("owners_created", {"count": 2}) in res.notes
     finally:
         store.close()

@@ -122,10 +122,6 @@ def preview_rows(prepared: Any, dayfirst: bool | None, as_of: date | None, n: in
 
 def run_import(prepared: Any, dayfirst: bool | None, as_of: date | None, progress=None) -> tuple[Any, Any]:
     """Build and commit an upload: (result, None) or (None, problem). Clears the data caches."""
-    from data.ingest.pipeline import build, commit
-
-    from data.ingest.pipeline import replace_demo
-
     lock = store().import_lock
     if not lock.acquire(blocking=False):           # another session is importing: wait our turn
         if progress:
@@ -138,16 +134,13 @@ def run_import(prepared: Any, dayfirst: bool | None, as_of: date | None, progres
 
 
 def _run_import_locked(prepared: Any, dayfirst: bool | None, as_of: date | None, progress=None) -> tuple[Any, Any]:
-    from data.ingest.pipeline import build, commit, replace_demo
+    from data.ingest.pipeline import build_and_commit
 
     try:
-        replace_demo(store())
         if progress:
             progress(0.35, "step_parse")
-        built = build(prepared, store(), dayfirst=dayfirst, as_of=as_of)
-        if progress:
-            progress(0.7, "step_write")
-        result = commit(store(), prepared, built)
+        result = build_and_commit(store(), prepared, dayfirst=dayfirst, as_of=as_of,
+                                  before_write=(lambda: progress(0.7, "step_write")) if progress else None)
     except ImportProblem as problem:
         store().record_failed(prepared.kind, prepared.file_name, prepared.sha256, problem.code, problem.text())
         st.cache_data.clear()

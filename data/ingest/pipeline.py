@@ -623,7 +623,7 @@ def preview(prepared: Prepared, store: Store, *, n: int = 20, dayfirst: bool | N
             as_of: date | None = None) -> Built:
     """`build` on the first `n` data rows only: what the Data page shows before committing."""
     raw = replace(prepared.raw, frame=prepared.raw.frame.head(n), skipped=[])
-    return build(replace(prepared, raw=raw), store, dayfirst=dayfirst, as_of=as_of)
+    return build(replace(prepared, raw=raw), _as_imported(store), dayfirst=dayfirst, as_of=as_of)
 
 
 # ---------------------------------------------------------------------------------------------- commit
@@ -637,8 +637,9 @@ def check_disk(store: Store, n_bytes: int) -> None:
 
 
 def commit(store: Store, prepared: Prepared, built: Built, *, save_mapping: bool = True,
-           is_demo: bool = False) -> ImportResult:
-    """Write a built file in one transaction and report what happened to every row."""
+           is_demo: bool = False, replace_demo: bool = False) -> ImportResult:
+    """Write a built file in one transaction and report what happened to every row; `replace_demo`:
+    the demo company is removed in that same transaction, when rows are stored."""
     check_disk(store, prepared.raw.frame.estimated_size())
     stored_possible = built.rows.height
     if stored_possible == 0 and built.rejects.height > 0:
@@ -653,7 +654,7 @@ def commit(store: Store, prepared: Prepared, built: Built, *, save_mapping: bool
         kind=prepared.kind, file_name=prepared.file_name, sha256=prepared.sha256, rows=built.rows,
         rows_read=prepared.raw.rows_read, skipped=len(prepared.raw.skipped), rejects=built.rejects,
         mapping=mapping, notes=notes, snapshot_date=built.snapshot_date, new_reps=built.new_reps,
-        new_accounts=built.new_accounts, stages=built.stages, is_demo=is_demo,
+        new_accounts=built.new_accounts, stages=built.stages, is_demo=is_demo, replace_demo=replace_demo,
     )
     counts = store.apply_import(write)
     if save_mapping:
@@ -668,11 +669,45 @@ def commit(store: Store, prepared: Prepared, built: Built, *, save_mapping: bool
     )
 
 
-def replace_demo(store: Store) -> None:
-    """A user's first real import replaces the demo company, so real owners and accounts are never
-    matched against demo ones."""
-    if store.has_demo():
-        store.clear_demo()
+class _WithoutDemo:
+    """The store as a user's first real import sees it: the demo company, which that import replaces,
+    is left out of the lookups, so real owners, accounts, deals and stages are never matched against
+    demo ones. The demo itself stays until the import commits (`commit(replace_demo=True)`)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def stages_frame(self, cur: Any = None) -> pl.DataFrame:
+        return self._store.stages_frame(cur, without_demo=True)
+
+    def rep_lookup(self, cur: Any = None) -> pl.DataFrame:
+        return self._store.rep_lookup(cur, without_demo=True)
+
+    def account_lookup(self, cur: Any = None) -> pl.DataFrame:
+        return self._store.account_lookup(cur, without_demo=True)
+
+    def deal_lookup(self, cur: Any = None) -> pl.DataFrame:
+        return self._store.deal_lookup(cur, without_demo=True)
+
+
+def _as_imported(store: Store) -> Store:
+    """The store a real file is built against (without the demo company it will replace)."""
+    return _WithoutDemo(store) if store.has_demo() else store  # type: ignore[return-value]
+
+
+def build_and_commit(store: Store, prepared: Prepared, *, dayfirst: bool | None = None, as_of: date | None = None,
+                     today: date | None = None, before_write: Callable[[], None] | None = None) -> ImportResult:
+    """Build a user's file and store it. A first real import replaces the demo company inside its own
+    transaction, and only when it stores rows: a refused file leaves the demo (and everything) as it was."""
+    demo = store.has_demo()
+    built = build(prepared, _WithoutDemo(store) if demo else store, dayfirst=dayfirst, as_of=as_of,  # type: ignore[arg-type]
+                  today=today)
+    if before_write is not None:
+        before_write()
+    return commit(store, prepared, built, replace_demo=demo)
 
 
 def import_file(store: Store, source: str | Path | bytes, file_name: str | None = None, *, kind: str | None = None,
@@ -696,9 +731,7 @@ def _import_locked(store: Store, source: str | Path | bytes, file_name: str | No
         if prepared.missing:            # refused before anything changes (the demo company included)
             raise ImportProblem("missing_required", kind=prepared.kind, missing=", ".join(prepared.missing),
                                 found=", ".join(prepared.raw.headers))
-        replace_demo(store)
-        built = build(prepared, store, dayfirst=dayfirst, as_of=as_of, today=today)
-        return commit(store, prepared, built)
+        return build_and_commit(store, prepared, dayfirst=dayfirst, as_of=as_of, today=today)
     except ImportProblem as problem:
         name = prepared.file_name if prepared else (file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload"))
         store.record_failed(prepared.kind if prepared else (kind or "unknown"), name,
