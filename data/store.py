@@ -111,6 +111,10 @@ def _build_sql() -> dict[str, dict[str, str]]:
             "columns": "SELECT column_name, data_type FROM information_schema.columns "
                        "WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
             "incoming_fill": f"INSERT INTO incoming ({cols}) SELECT {cols} FROM incoming_frame",
+            # the fast path of an upload none of whose keys is stored yet: straight from the frame
+            "any_stored": f"SELECT EXISTS (SELECT 1 FROM incoming_frame s JOIN {t.name} t ON {_key_match(t.key, 's', 't')})",
+            "insert_frame": f"INSERT INTO {t.name} ({cols}, batch_id) SELECT {cols}, ? FROM incoming_frame",
+            "count_batch": f"SELECT count(*) FROM {t.name} WHERE batch_id = ?",
         }
     for name in ("stages", "deal_snapshots", "imports", "rejected_rows", "saved_mappings"):
         sql[name] = {"count": f"SELECT count(*) FROM {name}", "select": f"SELECT * FROM {name}"}
@@ -603,6 +607,25 @@ class Store:
             self._ddl[table] = f"CREATE OR REPLACE TEMP TABLE incoming ({cols})"
         return self._ddl[table]
 
+    def _insert_if_all_new(self, cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame,
+                           batch_id: int) -> bool:
+        """Insert every row when no incoming key is stored yet; False (nothing written) otherwise."""
+        cols = TABLES[table].columns
+        cur.register("incoming_frame", rows.select(
+            [pl.col(c) if c in rows.columns else pl.lit(None, pl.String).alias(c) for c in cols]
+        ))
+        try:
+            if _one(cur, SQL[table]["any_stored"])[0]:
+                return False
+            before = int(_one(cur, SQL[table]["count_batch"], [batch_id])[0])
+            cur.execute(SQL[table]["insert_frame"], [batch_id])
+        finally:
+            cur.unregister("incoming_frame")
+        stored = int(_one(cur, SQL[table]["count_batch"], [batch_id])[0]) - before
+        if stored != rows.height:  # never report rows as stored that were not
+            raise RuntimeError(f"storing {table}: {stored} of {rows.height} rows arrived")
+        return True
+
     def _load_incoming(self, cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
         cols = TABLES[table].columns
         cur.execute(self._incoming_ddl(cur, table))
@@ -618,7 +641,12 @@ class Store:
 
     def _upsert(self, cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch_id: int,
                 only_new: bool = False) -> tuple[int, int, int]:
-        """Insert new keys, replace changed rows (saving the old version), leave equal rows alone."""
+        """Insert new keys, replace changed rows (saving the old version), leave equal rows alone.
+
+        When none of the incoming keys is stored yet (a first upload, or a file of new rows only) the
+        rows go straight from the frame into the table: nothing to classify, stage or save."""
+        if rows.height and self._insert_if_all_new(cur, table, rows, batch_id):
+            return rows.height, 0, 0
         self._load_incoming(cur, table, rows)
         cur.execute(SQL[table]["classify"])
         if only_new:

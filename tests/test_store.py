@@ -92,3 +92,28 @@ def test_db_path_from_environment(tmp_path, monkeypatch):
     s = Store()
     assert s.path == (tmp_path / "env.duckdb").resolve()
     s.close()
+
+
+def test_all_new_rows_go_straight_in_and_every_row_arrives(store, monkeypatch):
+    """An upload none of whose keys is stored skips staging (the fast path); a mixed one is classified.
+    200,000 rows: past the 122,880-row Arrow batch where DuckDB 2.0.0 once lost temp-table rows."""
+    n = 200_000
+    big = deals(*({"deal_id": f"d{i}", "status": "open", "amount": float(i)} for i in range(n)))
+    staged: list[str] = []
+    real = Store._load_incoming
+    monkeypatch.setattr(Store, "_load_incoming", lambda self, cur, table, rows: (staged.append(table),
+                                                                                   real(self, cur, table, rows))[1])
+    first = write(store, big, "big", date(2024, 1, 1))
+    assert (first.inserted, first.updated, first.unchanged) == (n, 0, 0) and staged == []
+    assert store.table_count("deals", store.cursor()) == n
+    # d0 changes, d1..d199999 are the same, d-new is new: classified through the staging table
+    mixed = pl.concat([deals({"deal_id": "d0", "status": "won", "amount": 0.0}, {"deal_id": "d-new", "status": "open"}),
+                       big.slice(1)])
+    second = write(store, mixed, "mixed", date(2024, 1, 8))
+    assert (second.inserted, second.updated, second.unchanged) == (1, 1, n - 1) and staged == ["deals"]
+    more = write(store, deals({"deal_id": "x1", "status": "open"}, {"deal_id": "x2", "status": "lost"}), "more")
+    assert (more.inserted, more.updated) == (2, 0) and staged == ["deals"]
+    store.undo(more.batch_id)
+    store.undo(second.batch_id)
+    assert store.table_count("deals", store.cursor()) == n
+    assert store.frame("deals").filter(pl.col("deal_id") == "d0")["status"].to_list() == ["open"]
