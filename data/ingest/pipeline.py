@@ -285,12 +285,15 @@ def _drop_helper_columns(rows: pl.DataFrame, kind: str) -> pl.DataFrame:
 def _dedupe(rows: pl.DataFrame, kind: str, label: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep the first row of each key; later duplicates are rejected with the first one's line."""
     key = list(TABLES[kind].key)
-    first = rows.group_by(key, maintain_order=True).agg(pl.col(LINE).first().alias("_first"))
-    tagged = rows.join(first, on=key, how="left", nulls_equal=True)
-    dup = tagged.filter(pl.col(LINE) != pl.col("_first"))
-    keep = tagged.filter(pl.col(LINE) == pl.col("_first")).drop("_first")
-    if not dup.height:
-        return keep, pl.DataFrame()
+    # one pass marks the first row of each key (nulls count as one value); only the duplicates, usually
+    # none, are joined back to their first row's line
+    first = (pl.col(key[0]) if len(key) == 1 else pl.struct(key)).is_first_distinct()
+    mask = rows.select(first).to_series()
+    if mask.all():
+        return rows, pl.DataFrame()
+    keep = rows.filter(mask)
+    dup = rows.filter(~mask).join(keep.select(*key, pl.col(LINE).alias("_first")), on=key, how="left",
+                                  nulls_equal=True)
     id_col = key[0]
     rej = dup.select(
         pl.col(LINE).alias("line"),
