@@ -67,3 +67,35 @@ def test_every_row_is_accounted_for(tmp_path_factory, rows):
         assert (again.inserted, again.updated) == (0, 0)
     finally:
         store.close()
+
+
+KEYS = st.sampled_from(["a", "b", "c", None])
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(st.tuples(KEYS, KEYS, st.sampled_from([1, 2, None])), max_size=30))
+def test_duplicates_keep_the_first_row_of_each_key(keys):
+    """Within one file the first row of each key is kept (a missing key part counts as one value),
+    every later one is rejected naming the first one's line: checked against a plain dict."""
+    import json
+
+    import polars as pl
+
+    from data.ingest.pipeline import LINE, _dedupe
+
+    rows = pl.DataFrame({"deal_id": [k[0] for k in keys], "stage": [k[1] for k in keys],
+                         "entered_at": [k[2] for k in keys], LINE: list(range(2, len(keys) + 2))},
+                        schema={"deal_id": pl.String, "stage": pl.String, "entered_at": pl.Int64, LINE: pl.Int64})
+    first_line: dict[tuple, int] = {}
+    kept, rejected = [], []
+    for line, key in enumerate(keys, start=2):
+        if key in first_line:
+            rejected.append((line, first_line[key]))
+        else:
+            first_line[key] = line
+            kept.append(line)
+    keep, rej = _dedupe(rows, "stage_history", "Deal ID")
+    assert keep[LINE].to_list() == kept
+    got = [(line, json.loads(p)["first_line"]) for line, p in zip(rej["line"], rej["params"])] if rej.height else []
+    assert sorted(got) == rejected
+    assert (set(rej["reason_code"]) if rej.height else {"duplicate_id"}) == {"duplicate_id"}
