@@ -454,10 +454,53 @@ class Store:
         return self._scoped(f"SELECT h.* FROM stage_history h WHERE h.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE}))",
                             scope, cur, ("teams", "regions", "reps", "products", "segments"))
 
+    # with a team, region or rep in scope (a manager's team, a rep's own deals): only the accounts those
+    # reps own or have a deal in scope with, so no other account's name or count shows
+    _ACCOUNTS_IN_SCOPE = (
+        "SELECT * FROM accounts WHERE (len($segments) = 0 OR list_contains($segments, size)) "
+        "AND (len($teams) + len($regions) + len($reps) = 0 OR owner_rep_id IN ({reps}) "
+        "     OR account_id IN (SELECT account_id FROM ({deals})))"
+    )
+
     def accounts_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
-        """Accounts of the segments in scope."""
-        return self._scoped("SELECT * FROM accounts WHERE len($segments) = 0 OR list_contains($segments, size)",
-                            scope, cur, ("segments",))
+        """Accounts of the segments in scope; with a team, region or rep in scope, only those owned by
+        its reps or with a deal in scope."""
+        return self._scoped(self._ACCOUNTS_IN_SCOPE.format(reps=self._REPS_IN_SCOPE, deals=self._DEALS_IN_SCOPE),
+                            scope, cur, ("teams", "regions", "reps", "products", "segments"))
+
+    def summary_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:
+        """`counts`, `deal_status_counts` and `date_range` of the rows in scope (what a manager or a
+        rep may see of "what is loaded"): {"counts": {table: rows}, "status": {...}, "first", "last"}."""
+        reps, deals = self._REPS_IN_SCOPE, self._DEALS_IN_SCOPE
+        no_people = "len($teams) + len($regions) + len($reps) = 0"
+        count = {
+            "reps": f"SELECT count(*) FROM reps WHERE rep_id IN ({reps})",
+            "accounts": f"SELECT count(*) FROM ({self._ACCOUNTS_IN_SCOPE.format(reps=reps, deals=deals)})",
+            "leads": f"SELECT count(*) FROM leads WHERE {no_people} OR owner_rep_id IN ({reps})",
+            "stage_history": f"SELECT count(*) FROM stage_history WHERE deal_id IN (SELECT deal_id FROM ({deals}))",
+            "activities": f"SELECT count(*) FROM activities x LEFT JOIN accounts a ON a.account_id = x.account_id "
+                          f"WHERE (x.rep_id IN ({reps}) OR {no_people}) "
+                          f"AND (len($segments) = 0 OR list_contains($segments, a.size))",
+            "deal_snapshots": f"SELECT count(*) FROM deal_snapshots WHERE deal_id IN (SELECT deal_id FROM ({deals}))",
+            "deals": f"SELECT count(*), count(*) FILTER (status = 'open'), count(*) FILTER (status = 'won'), "
+                     f"count(*) FILTER (status = 'lost'), least(min(created_on), min(close_date), min(closed_on)), "
+                     f"greatest(max(created_on), max(close_date), max(closed_on)) FROM ({deals})",
+        }
+        cur = cur or self.cursor()
+        cur.complete()
+        params = self._scope_params(scope)
+        counts: dict[str, int] = {}
+        for name in FACT_TABLES + ("deal_snapshots",):
+            if name == "deals":
+                row = cur.execute(count["deals"], params).fetchone()
+                counts[name] = int(row[0])
+            elif name == "targets":
+                counts[name] = self.targets_in_scope(scope, cur).height
+            else:
+                sql = count[name]
+                counts[name] = int(cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchone()[0])
+        status = {"total": int(row[0]), "open": int(row[1]), "won": int(row[2]), "lost": int(row[3])}
+        return {"counts": counts, "status": status, "first": row[4], "last": row[5]}
 
     def leads_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """Leads owned by reps in scope (all leads when no rep filter is set)."""

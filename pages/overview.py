@@ -14,7 +14,7 @@ widgets.require_frame()
 
 f = widgets.current_filters()
 lang, dark = current_lang(), st.context.theme.type == "dark"
-summary = cache.loaded_summary(cache.version())
+summary = cache.loaded_summary(cache.version(), widgets.role_scope())
 counts = summary["counts"]
 
 st.title(t("overview.title"))

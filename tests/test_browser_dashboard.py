@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.test_browser import (  # noqa: F401  (browser: session fixture)
-    ARTIFACTS, IDLE_TIMEOUT, ROOT, VIEWPORT, Server, browser, main_text, needs_chromium,
-    no_exception, open_page, screenshot, wait_idle,
+from tests.browser_helpers import (  # noqa: F401  (browser, page: fixtures)
+    IDLE_TIMEOUT, ROOT, Server, browser, main_text, needs_chromium, no_exception, open_page, page, screenshot,
+    started, wait_idle,
 )
 from ui.i18n import catalog, t
 
@@ -47,30 +47,16 @@ def titles(stem: str, label: str, lang: str) -> set[str]:
 def dash_server(tmp_path_factory, browser):
     srv = Server(tmp_path_factory.mktemp("dashboard_server"))
     try:
-        assert srv.wait_healthy() == "ok"
-        context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-        try:
-            open_page(context.new_page(), srv.url + "/")   # the demo company is generated here
-        finally:
-            context.close()
+        started(browser, srv)   # the demo company is generated here
         yield srv
     finally:
         srv.stop()
 
 
 @pytest.fixture
-def tab(browser):
+def tab(page):
     """A fresh browser session in English that records page errors and dialogs."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    pg = context.new_page()
-    pg.errors = []
-    pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
-    pg.on("dialog", lambda d: (pg.errors.append(f"dialog: {d.message}"), d.dismiss()))
-    try:
-        yield pg
-    finally:
-        context.close()
+    return page
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -172,7 +158,7 @@ def test_every_page_in_english_and_chinese(dash_server, tab):
             for key in ("kpi.won_revenue", "kpi.attention", "overview.loaded", "overview.title"):
                 assert t(key, lang="en") not in main, key
         shoot(tab, stem, "zh")
-    assert not tab.errors, tab.errors
+    assert not tab.errors and not tab.dialogs, (tab.errors, tab.dialogs)
 
 
 def test_a_team_filter_changes_the_headline(dash_server, tab):
@@ -195,7 +181,7 @@ def test_a_team_filter_changes_the_headline(dash_server, tab):
     board = grid_with(tab, t("leaderboard.col_change", lang="en"))
     teams = {team for team in ("Beijing", "Istanbul", "London", "Shanghai", "Shenzhen") if team in board}
     assert teams == {"London"}, teams
-    assert not tab.errors, tab.errors
+    assert not tab.errors and not tab.dialogs, (tab.errors, tab.dialogs)
 
 
 def test_clicking_a_funnel_stage_lists_its_stalled_deals(dash_server, tab):
@@ -228,4 +214,4 @@ def test_clicking_a_funnel_stage_lists_its_stalled_deals(dash_server, tab):
     caption = main_text(tab)
     assert re.search(r"\d[\d,]* deals · ¥", caption)
     shoot(tab, "funnel_drilldown", "en")
-    assert not tab.errors, tab.errors
+    assert not tab.errors and not tab.dialogs, (tab.errors, tab.dialogs)

@@ -7,27 +7,24 @@ Screenshots go to tests/artifacts/ (meeting_<lang>_<n>.png, history_<lang>.png, 
 from __future__ import annotations
 
 import ast
-import os
 import re
-import subprocess
-import sys
 import uuid
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from tests.test_browser import (
-    ARTIFACTS,
+from tests.browser_helpers import (  # noqa: F401  (browser, page: fixtures)
     CHROMIUM,
-    CHROMIUM_ARGS,
     IDLE_TIMEOUT,
-    VIEWPORT,
     Server,
-    free_port,
+    browser,
     no_exception,
     open_page,
+    page,
+    page_text,
     screenshot,
+    started,
     wait_idle,
 )
 from ui.i18n import t
@@ -56,10 +53,6 @@ class AppServer(Server):
     it beside app.py (so relative page links still resolve) that does."""
 
     def __init__(self, folder: Path) -> None:  # noqa: D107 (same fields as Server)
-        self.folder = folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = folder / "streamlit.log"
         self.copy: Path | None = None
         script = "app.py"
         missing = [stem for stem in MY_PAGES if stem not in _listed()]
@@ -70,14 +63,7 @@ class AppServer(Server):
             self.copy.write_text(src.replace('    ("data", "nav.data"', rows + '    ("data", "nav.data"', 1),
                                  encoding="utf-8")
             script = self.copy.name
-        env = dict(os.environ, SALESCOPE_DB=str(folder / "salescope.duckdb"), PYTHONUNBUFFERED="1")
-        self._log_fh = self.log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port",
-             str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=self._log_fh, stderr=subprocess.STDOUT,
-        )
+        super().__init__(folder, script=script)
 
     def stop(self) -> None:
         try:
@@ -88,46 +74,13 @@ class AppServer(Server):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    try:
-        yield b
-    finally:
-        b.close()
-        pw.stop()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory, browser):
     srv = AppServer(tmp_path_factory.mktemp("meeting_server"))
     try:
-        assert srv.wait_healthy() == "ok"
-        context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-        try:
-            open_page(context.new_page(), srv.url + "/")   # the first session seeds the demo company
-        finally:
-            context.close()
+        started(browser, srv)   # the first session seeds the demo company
         yield srv
     finally:
         srv.stop()
-
-
-@pytest.fixture
-def page(browser):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    pg = context.new_page()
-    pg.dialogs = []
-    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
-    pg.errors = []
-    pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
-    try:
-        yield pg
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -155,12 +108,6 @@ def press(page, key: str) -> None:
 
 def click(page, label: str) -> None:
     page.get_by_role("button", name=re.compile(re.escape(label))).first.click()
-
-
-def page_text(page) -> str:
-    """All text of the page: the DOM's text plus the charts' SVG text."""
-    return page.evaluate("""() => document.body.innerText + '\\n' + Array.from(document.querySelectorAll('svg'))
-        .map(s => s.textContent).join('\\n')""")
 
 
 # ------------------------------------------------------------------------------------ tests

@@ -64,16 +64,28 @@ def table(name: str, data_version: str) -> pl.DataFrame:
     return store().frame(name, store().cursor())
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def loaded_summary(data_version: str) -> dict[str, Any]:
-    """What is loaded: rows per table, deals by status, date range, last import."""
+@st.cache_data(max_entries=16, show_spinner=False)
+def loaded_summary(data_version: str, scope: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> dict[str, Any]:
+    """What is loaded: rows per table, deals by status, date range, last import. `scope` (the role's,
+    as sorted (dimension, values) pairs; empty = everything) narrows the rows to what the user may see."""
     s = store()
     cur = s.cursor()
+    if scope:
+        seen = s.summary_in_scope(dict(scope), cur)
+        return {**seen, "last_import": s.last_import(cur), "demo": s.has_demo(cur)}
     first, last = s.date_range(cur)
     return {
         "counts": s.counts(cur), "status": s.deal_status_counts(cur), "first": first, "last": last,
         "last_import": s.last_import(cur), "demo": s.has_demo(cur),
     }
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def people_in_scope(data_version: str, scope: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, tuple[str, ...]]:
+    """The rep ids and teams a role's scope (sorted (dimension, values) pairs) covers: what its filter
+    bar may offer."""
+    reps = store().reps_in_scope(dict(scope), store().cursor())
+    return {"reps": tuple(reps["rep_id"].to_list()), "teams": tuple(sorted(set(reps["team"].drop_nulls().to_list())))}
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

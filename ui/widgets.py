@@ -112,7 +112,7 @@ def _default_preset() -> str:
     """This quarter, unless the data ends long before today (an old export): then all time."""
     from datetime import date, timedelta
 
-    summary = cache.loaded_summary(cache.version())
+    summary = cache.loaded_summary(cache.version(), role_scope())
     last = summary.get("last")
     if last is not None and last < date.today() - timedelta(days=365):
         return "all_time"
@@ -152,6 +152,16 @@ def _rep_lock(user: "auth.User") -> tuple[str, ...] | None:
     dims = cache.dimensions(cache.version())
     by_name = {name: rid for rid, name in dims["reps"]}
     return tuple(by_name.get(r, r) for r in lock)
+
+
+def role_scope() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """What the signed-in role may see, as a hashable cache key part: () for admins and viewers, else
+    (("reps", ids),) or (("teams", names),) — a rep named by name in the roles file resolved to the id."""
+    user = auth.current_user() or auth.User(None, "none")
+    scope = dict(user.scope())
+    if "reps" in scope:
+        scope["reps"] = _rep_lock(user)
+    return tuple(sorted((k, tuple(v)) for k, v in scope.items()))
 
 
 def current_filters() -> "filters.Filters":
@@ -212,6 +222,10 @@ def filter_bar() -> "filters.Filters":
     team_lock, rep_lock = user.scope().get("teams"), _rep_lock(user)
     teams = [x for x in dims["teams"] if team_lock is None or x in team_lock]
     reps = [r for r, _ in dims["reps"] if rep_lock is None or r in rep_lock]
+    scope = role_scope()
+    if scope:   # a manager is offered only their team's reps, a rep only their own team
+        seen = cache.people_in_scope(cache.version(), scope)
+        teams, reps = [x for x in teams if x in seen["teams"]], [r for r in reps if r in seen["reps"]]
     for param, label, options, fmt_fn in (
         ("team", "filters.team", teams, str),
         ("region", "filters.region", dims["regions"], str),
