@@ -9,6 +9,7 @@ from ui import format as fmt
 from ui.export import csv_bytes
 from ui.i18n import problem_text, t
 from ui.quality_widgets import quality_section
+from ui.views.overview import md
 
 widgets.require_frame()
 
@@ -25,7 +26,7 @@ else:
 
 for up in files or []:
     with st.container(border=True):
-        st.subheader(up.name)
+        st.subheader(md(up.name))
         fid = up.file_id
         data = up.getvalue()
         kind = st.session_state.get(f"data_kind_{fid}")

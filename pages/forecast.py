@@ -11,6 +11,7 @@ from ui.charts import forecast as charts
 from ui.charts.customers import png_config
 from ui.i18n import current_lang, has, t
 from ui.views.customers import delta, picked
+from ui.views.overview import md
 from ui.views.forecast import EXPLAINED, METHODS, accuracy_note, chosen, deals_of, of_method
 
 widgets.require_frame()
@@ -142,7 +143,7 @@ table(rows.drop("rep_id") if by == "rep" else rows, f"attainment_{by}", f"foreca
 clicked = picked(event)
 deals = deals_of(v.open_deals, **({"rep_id": clicked} if by == "rep" else {"team": clicked}))
 name = dict(zip(rows[id_col].to_list(), rows["rep" if by == "rep" else "team"].to_list())).get(clicked)
-st.subheader(t("forecast.open_deals_of", name=name) if clicked else t("forecast.open_deals"))
+st.subheader(t("forecast.open_deals_of", name=md(name)) if clicked else t("forecast.open_deals"))
 st.caption(t("forecast.open_deals_caption", count=fmt.number(deals.height), amount=money(deals["amount"].sum())))
 table(deals.drop("owner_rep_id"), "open_deals", "forecast_open_deals", pct=("probability",), num=("amount",))
 
