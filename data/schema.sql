@@ -148,3 +148,29 @@ CREATE TABLE IF NOT EXISTS deal_snapshots (
     close_date    DATE,
     owner_rep_id  VARCHAR
 );
+
+-- Derived (rebuilt by data/store.py after every import, undo and clear that can change it; never
+-- written by hand): activities counted per rep, day and account segment (the account's size), with
+-- the kind lower-cased and trimmed, unknown kinds as "other". Views read these counts instead of
+-- scanning every activity; `Store.activity_daily_in_scope` sums them over the scope.
+CREATE TABLE IF NOT EXISTS activity_daily (
+    rep_id              VARCHAR,
+    day                 DATE,
+    segment             VARCHAR,
+    activities          BIGINT,
+    activities_call     BIGINT,
+    activities_email    BIGINT,
+    activities_meeting  BIGINT,
+    activities_visit    BIGINT,
+    activities_task     BIGINT,
+    activities_other    BIGINT
+);
+
+-- Derived: every stage-history row with the next entry of the same deal (NULL for its last row),
+-- so time in stage needs no window over the whole history at query time.
+CREATE TABLE IF NOT EXISTS stage_intervals (
+    deal_id    VARCHAR,
+    stage      VARCHAR,
+    entered_at TIMESTAMP,
+    next_at    TIMESTAMP
+);

@@ -213,6 +213,7 @@ class Store:
         if not read_only:
             self._init_schema()
             self._mark_interrupted()
+            self._init_derived()
 
     # ------------------------------------------------------------------ lifecycle
     def _init_schema(self) -> None:
@@ -543,6 +544,273 @@ class Store:
             f"QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1",
             scope, cur, ("teams", "regions", "reps", "products", "segments"))
 
+    # ------------------------------------------------------------------ reads: aggregated for views
+    # Narrow or pre-aggregated frames, so a view hands polars thousands of rows instead of millions.
+    # Each mirrors a pure definition in metrics/ (named in its docstring); tests/test_store_views.py
+    # checks that both give the same frame.
+    _DEAL_FACTS = ("deal_id", "account_id", "owner_rep_id", "product", "amount", "currency", "stage", "status",
+                   "created_on", "close_date", "closed_on", "probability")
+
+    @staticmethod
+    def _acts_sql(scope: dict[str, Any], columns: str) -> str:
+        """Activities in scope (as `activities_in_scope`), only the filters that are set joined in."""
+        sql = f"SELECT {columns} FROM activities x WHERE true"
+        if any(scope.get(k) for k in ("teams", "regions", "reps")):
+            sql += f" AND x.rep_id IN ({Store._REPS_IN_SCOPE})"
+        if scope.get("segments"):
+            sql += " AND x.account_id IN (SELECT account_id FROM accounts WHERE list_contains($segments, size))"
+        return sql
+
+    @staticmethod
+    def _keys_of(scope: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
+        """The scope parameters a statement built by `_acts_sql` binds."""
+        rep = ("teams", "regions", "reps") if any(scope.get(k) for k in ("teams", "regions", "reps")) else ()
+        seg = ("segments",) if scope.get("segments") else ()
+        return tuple(dict.fromkeys(rep + seg + keys))
+
+    def deal_facts_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """The deals of `deals_in_scope` with only the columns the metrics read (no names, reasons,
+        sources): a fraction of the transfer cost of whole rows."""
+        cols = ", ".join(f"d.{c}" for c in self._DEAL_FACTS)
+        return self._scoped(f"SELECT {cols} FROM ({self._DEALS_IN_SCOPE}) d", scope, cur,
+                            ("teams", "regions", "reps", "products", "segments"))
+
+    def stage_entries_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """deal_id, stage, entered_at of the stage history of the deals in scope (no batch or
+        inference columns)."""
+        return self._scoped(
+            f"SELECT h.deal_id, h.stage, h.entered_at FROM stage_history h "
+            f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE}))",
+            scope, cur, ("teams", "regions", "reps", "products", "segments"))
+
+    _DAILY_COUNTS = ("activities",) + tuple(f"activities_{k}" for k in ("call", "email", "meeting", "visit", "task",
+                                                                          "other"))
+    # whitespace trimmed from kinds, as polars' str.strip_chars() does (ASCII and Unicode spaces)
+    _SPACES = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+               "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+    _REBUILD_DAILY = (
+        "INSERT INTO activity_daily SELECT x.rep_id, CAST(x.occurred_at AS DATE), a.size, count(*), "
+        + ", ".join(f"count(*) FILTER (x.k = '{k}')" for k in ("call", "email", "meeting", "visit", "task"))
+        + ", count(*) FILTER (x.k IS NULL OR x.k NOT IN ('call', 'email', 'meeting', 'visit', 'task')) "
+        "FROM (SELECT rep_id, account_id, occurred_at, lower(trim(kind, $spaces)) AS k FROM activities) x "
+        "LEFT JOIN accounts a ON a.account_id = x.account_id GROUP BY 1, 2, 3"
+    )
+
+    _REBUILD_INTERVALS = (
+        "INSERT INTO stage_intervals SELECT deal_id, stage, entered_at, "
+        "lead(entered_at) OVER (PARTITION BY deal_id ORDER BY entered_at) FROM stage_history ORDER BY deal_id, entered_at"
+    )
+    # the derived tables and the canonical tables each is computed from
+    DERIVED_FROM: dict[str, tuple[str, ...]] = {"activity_daily": ("activities", "accounts"),
+                                                "stage_intervals": ("stage_history",)}
+
+    def _rebuild_derived(self, cur: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = FACT_TABLES) -> None:
+        """Recompute the derived tables computed from the `changed` canonical tables (default: all),
+        inside the caller's transaction."""
+        if set(changed) & set(self.DERIVED_FROM["activity_daily"]):
+            cur.execute("DELETE FROM activity_daily")
+            cur.execute(self._REBUILD_DAILY, {"spaces": self._SPACES})
+        if set(changed) & set(self.DERIVED_FROM["stage_intervals"]):
+            cur.execute("DELETE FROM stage_intervals")
+            cur.execute(self._REBUILD_INTERVALS)
+
+    def _init_derived(self) -> None:
+        """Fill the derived tables of a database written before they existed."""
+        cur = self.cursor()
+        stale = tuple(srcs[0] for name, srcs in self.DERIVED_FROM.items()
+                      if _one(cur, f"SELECT (SELECT count(*) FROM {name}) = 0 AND EXISTS (SELECT 1 FROM {srcs[0]})")[0])
+        if stale:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                self._rebuild_derived(cur, stale)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def activity_daily_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """Activities in scope counted per rep and day: rep_id, day, activities, activities_<kind>
+        for call/email/meeting/visit/task/other — `metrics.leaderboard.daily_activity_counts` of
+        `activities_in_scope`, summed from the derived `activity_daily` table."""
+        sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in self._DAILY_COUNTS)
+        sql = f"SELECT x.rep_id, x.day, {sums} FROM activity_daily x WHERE true"
+        keys: tuple[str, ...] = ()
+        if any(scope.get(k) for k in ("teams", "regions", "reps")):
+            sql += f" AND x.rep_id IN ({self._REPS_IN_SCOPE})"
+            keys += ("teams", "regions", "reps")
+        if scope.get("segments"):
+            sql += " AND list_contains($segments, x.segment)"
+            keys += ("segments",)
+        return self._scoped(sql + " GROUP BY 1, 2 ORDER BY 1, 2", scope, cur, keys)
+
+    def _with_stage_index(self, cur: duckdb.DuckDBPyConnection, stage_index: pl.DataFrame, sql: str,
+                          params: dict[str, Any]) -> pl.DataFrame:
+        """Run `sql` with `stage_index` (stage, stage_index: the open stages in pipeline order, as
+        `metrics._common.open_stages` gives them) readable as the relation `stage_idx`."""
+        cur.complete()
+        cur.register("stage_idx", stage_index.select("stage", pl.col("stage_index").cast(pl.Int64)))
+        try:
+            return cur.sql(sql, params=params).pl()
+        finally:
+            cur.unregister("stage_idx")
+
+    def history_reach_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
+                               cur: duckdb.DuckDBPyConnection | None = None, *, status: str | None = None,
+                               closed_from: date | None = None, closed_to: date | None = None) -> pl.DataFrame:
+        """deal_id, hist_idx: the furthest open stage the stage history of each deal in scope shows
+        — `metrics.funnel.history_reach`; optionally only of deals with that `status` whose close day
+        (closed_on, else close_date) lies in [closed_from, closed_to] (a bound given needs a close day)."""
+        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx FROM stage_history h "
+               f"JOIN stage_idx i ON i.stage = h.stage "
+               f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE}) d "
+               f"  WHERE (CAST($status AS VARCHAR) IS NULL OR d.status = $status) "
+               f"  AND (CAST($c_from AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) >= CAST($c_from AS DATE)) "
+               f"  AND (CAST($c_to AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) <= CAST($c_to AS DATE))) "
+               f"GROUP BY 1 ORDER BY 1")
+        params = self._scope_params(scope) | {"status": status, "c_from": closed_from, "c_to": closed_to}
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, params)
+
+    def completed_stays_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
+                                 cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """stage_index, days, deals: the deals in scope counted by their completed days in each open
+        stage — `metrics.funnel.completed_stays` (intervals between consecutive `entered_at`, the
+        last one of a closed deal up to its close day, each clipped at zero, summed per deal and stage),
+        from the derived `stage_intervals` table."""
+        sql = (
+            f"WITH d AS (SELECT deal_id, status, coalesce(closed_on, close_date) AS close_day "
+            f"           FROM ({self._DEALS_IN_SCOPE})), "
+            f"h AS (SELECT deal_id, stage, entered_at, next_at AS nxt FROM stage_intervals), "
+            f"stays AS (SELECT h.deal_id, i.stage_index, coalesce(sum(greatest(CAST("
+            f"            CASE WHEN h.nxt IS NOT NULL THEN CAST(h.nxt AS DATE) ELSE d.close_day END "
+            f"            - CAST(h.entered_at AS DATE) AS BIGINT), 0)), 0) AS days "
+            f"          FROM h JOIN d ON d.deal_id = h.deal_id JOIN stage_idx i ON i.stage = h.stage "
+            f"          WHERE h.nxt IS NOT NULL OR (d.status <> 'open' AND d.close_day IS NOT NULL) "
+            f"          GROUP BY 1, 2) "
+            f"SELECT stage_index, CAST(days AS BIGINT) AS days, CAST(count(*) AS BIGINT) AS deals FROM stays "
+            f"GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._scope_params(scope))
+
+    def current_stage_entries_in_scope(self, scope: dict[str, Any], as_of: date,
+                                       cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """deal_id, entered_on: for deals in scope open at `as_of`, the latest day up to `as_of` their
+        history shows them entering their current stage — `metrics.funnel.current_stage_entries`."""
+        sql = (
+            f"SELECT d.deal_id, CAST(max(h.entered_at) AS DATE) AS entered_on FROM ({self._DEALS_IN_SCOPE}) d "
+            f"JOIN stage_history h ON h.deal_id = d.deal_id AND h.stage = d.stage "
+            f"WHERE d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE)) "
+            f"AND CAST(h.entered_at AS DATE) <= CAST($as_of AS DATE) GROUP BY 1 ORDER BY 1"
+        )
+        cur = cur or self.cursor()
+        cur.complete()
+        return cur.sql(sql, params=self._scope_params(scope) | {"as_of": as_of}).pl()
+
+    def snapshot_rows_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """The rows of `snapshots_with_removed_in_scope` before the latest upload per date and deal is
+        picked: every upload's row with its batch_id, sorted by snapshot_date, deal_id, batch_id, so
+        `metrics.changes.latest_rows` picks the latest in one pass (cheaper than a window in SQL)."""
+        return self._scoped(
+            f"SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id, batch_id "
+            f"FROM deal_snapshots s "
+            f"WHERE s.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE})) "
+            f"OR (s.deal_id NOT IN (SELECT deal_id FROM deals) AND len($products) + len($segments) = 0 "
+            f"    AND (len($teams) + len($regions) + len($reps) = 0 OR s.owner_rep_id IN ({self._REPS_IN_SCOPE}))) "
+            f"ORDER BY snapshot_date, deal_id, batch_id",
+            scope, cur, ("teams", "regions", "reps", "products", "segments"))
+
+    def deal_names_in_scope(self, scope: dict[str, Any], deal_ids: list[str],
+                            cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """deal_id, name, account (the account's name, else its id) of the given deals in scope."""
+        sql = (f"SELECT d.deal_id, d.name, coalesce(a.name, d.account_id) AS account FROM ({self._DEALS_IN_SCOPE}) d "
+               f"LEFT JOIN (SELECT DISTINCT ON (account_id) account_id, name FROM accounts ORDER BY account_id, rowid) a "
+               f"  ON a.account_id = d.account_id "
+               f"WHERE d.deal_id IN (SELECT unnest(CAST($ids AS VARCHAR[]))) ORDER BY d.deal_id")
+        cur = cur or self.cursor()
+        cur.complete()
+        return cur.sql(sql, params=self._scope_params(scope) | {"ids": [str(i) for i in deal_ids]}).pl()
+
+    def deal_currencies_in_scope(self, scope: dict[str, Any],
+                                 cur: duckdb.DuckDBPyConnection | None = None) -> tuple[int, list[str]]:
+        """How many deals are in scope, and their distinct currencies (sorted)."""
+        df = self._scoped(f"SELECT count(*) AS deals, list_sort(list_distinct(list(currency))) AS currencies "
+                          f"FROM ({self._DEALS_IN_SCOPE}) d", scope, cur,
+                          ("teams", "regions", "reps", "products", "segments"))
+        row = df.row(0, named=True)
+        return int(row["deals"]), [c for c in (row["currencies"] or []) if c is not None]
+
+    def owner_deals_in_scope(self, scope: dict[str, Any], period_from: date | None, period_to: date | None,
+                             as_of: date, by: str, key: str,
+                             cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """The deals behind one rep (`by="rep"`, key = rep id) or team (`by="team"`): deals in scope
+        won or lost with a close day (closed_on, else close_date) in the period, plus those open at
+        `as_of` (created on or before it, or undated); with the owner's name and team (reps in scope)
+        and the account's name. Columns: deal_id, name, account, owner_rep_id, owner, team, stage,
+        status, amount, close_day, created_on; won first, then open, then lost, latest close first."""
+        column = {"rep": "d.owner_rep_id", "team": "o.team"}[by]
+        sql = (
+            f"SELECT d.deal_id, d.name, coalesce(a.name, d.account_id) AS account, d.owner_rep_id, "
+            f"coalesce(o.name, d.owner_rep_id) AS owner, o.team, d.stage, d.status, d.amount, "
+            f"coalesce(d.closed_on, d.close_date) AS close_day, d.created_on "
+            f"FROM ({self._DEALS_IN_SCOPE}) d "
+            f"LEFT JOIN (SELECT DISTINCT ON (rep_id) rep_id, name, team FROM reps "
+            f"           WHERE rep_id IN ({self._REPS_IN_SCOPE}) ORDER BY rep_id, rowid) o ON o.rep_id = d.owner_rep_id "
+            f"LEFT JOIN (SELECT DISTINCT ON (account_id) account_id, name FROM accounts ORDER BY account_id, rowid) a "
+            f"  ON a.account_id = d.account_id "
+            f"WHERE {column} = $key AND ("
+            f"  (d.status IN ('won', 'lost') AND ((CAST($p_from AS DATE) IS NULL AND CAST($p_to AS DATE) IS NULL) "
+            f"    OR (coalesce(d.closed_on, d.close_date) IS NOT NULL "
+            f"        AND (CAST($p_from AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) >= CAST($p_from AS DATE)) "
+            f"        AND (CAST($p_to AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) <= CAST($p_to AS DATE))))) "
+            f"  OR (d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE)))) "
+            f"ORDER BY CASE d.status WHEN 'won' THEN 0 WHEN 'open' THEN 1 WHEN 'lost' THEN 2 ELSE 9 END, "
+            f"close_day DESC NULLS LAST, d.deal_id"
+        )
+        cur = cur or self.cursor()
+        cur.complete()
+        params = self._scope_params(scope) | {"p_from": period_from, "p_to": period_to, "as_of": as_of,
+                                              "key": str(key)}
+        return cur.sql(sql, params=params).pl()
+
+    def activity_coverage_in_scope(self, scope: dict[str, Any], tiers: pl.DataFrame, period_from: date | None,
+                                   period_to: date | None, as_of: date,
+                                   cur: duckdb.DuckDBPyConnection | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Two aggregates of the activities in scope, linked to an account through their own
+        account, else their deal's (a deal in scope; unlinked activities are left out), in one scan:
+        - per rep and tier, the activities dated in the period: rep_id, tier, activities —
+          `metrics.tiering.tier_activity_counts` (accounts missing from `tiers` are tier "none");
+        - per account, the last activity day up to `as_of`: account_id, last_activity_on —
+          `metrics.tiering.last_activity`.
+        `tiers` is a frame of account_id, tier."""
+        acts = self._acts_sql(scope, "x.rep_id, x.account_id, x.deal_id, x.occurred_at")
+        sql = (
+            f"WITH x AS ({acts}), "
+            f"linked AS (SELECT rep_id, account_id, occurred_at FROM x WHERE account_id IS NOT NULL "
+            f"  UNION ALL SELECT x.rep_id, d.account_id, x.occurred_at FROM x "
+            f"  JOIN (SELECT deal_id, account_id FROM ({self._DEALS_IN_SCOPE})) d ON d.deal_id = x.deal_id "
+            f"  WHERE x.account_id IS NULL AND d.account_id IS NOT NULL), "
+            f"tagged AS (SELECT l.rep_id, l.account_id, CAST(l.occurred_at AS DATE) AS day, "
+            f"  coalesce(t.tier, 'none') AS tier FROM linked l LEFT JOIN tiers_frame t ON t.account_id = l.account_id) "
+            f"SELECT GROUPING(account_id) AS by_tier, rep_id, tier, account_id, "
+            f"  CAST(count(*) FILTER ((CAST($p_from AS DATE) IS NULL AND CAST($p_to AS DATE) IS NULL) "
+            f"    OR (day IS NOT NULL AND (CAST($p_from AS DATE) IS NULL OR day >= CAST($p_from AS DATE)) "
+            f"        AND (CAST($p_to AS DATE) IS NULL OR day <= CAST($p_to AS DATE)))) AS BIGINT) AS activities, "
+            f"  max(day) FILTER (day <= CAST($as_of AS DATE)) AS last_activity_on "
+            f"FROM tagged GROUP BY GROUPING SETS ((rep_id, tier), (account_id))"
+        )
+        cur = cur or self.cursor()
+        cur.complete()
+        params = self._scope_params(scope)
+        cur.register("tiers_frame", tiers.select("account_id", "tier").unique("account_id", keep="first"))
+        try:
+            out = cur.sql(sql, params=params | {"p_from": period_from, "p_to": period_to, "as_of": as_of}).pl()
+        finally:
+            cur.unregister("tiers_frame")
+        by_tier = (out.filter(pl.col("by_tier") == 1).select("rep_id", "tier", "activities")
+                   .filter(pl.col("activities") > 0).sort("rep_id", "tier", nulls_last=True))
+        last = (out.filter((pl.col("by_tier") == 0) & pl.col("last_activity_on").is_not_null())
+                .select("account_id", "last_activity_on").sort("account_id"))
+        return by_tier, last
+
     # ------------------------------------------------------------------ writes
     def save_mapping(self, header_key: str, kind: str, mapping: dict[str, str]) -> None:
         """Remember a confirmed mapping for files with this header set."""
@@ -633,6 +901,11 @@ class Store:
             rejected = rej.height
         if w.kind == "deals" and w.snapshot_date is not None:
             self._append_snapshot(cur, w.rows, w.snapshot_date, batch_id)
+        if w.replace_demo:
+            self._rebuild_derived(cur)
+        else:
+            new_accounts = w.new_accounts is not None and w.new_accounts.height > 0
+            self._rebuild_derived(cur, (w.kind,) + (("accounts",) if new_accounts else ()))
         cur.execute(
             "UPDATE imports SET inserted = ?, updated = ?, unchanged = ?, rejected = ? WHERE batch_id = ?",
             [ins, upd, same, rejected, batch_id],
@@ -795,6 +1068,7 @@ class Store:
                     )
                     cur.execute("DELETE FROM stages_prev WHERE replaced_by = ?", [batch_id])
                 cur.execute("UPDATE imports SET status = 'undone' WHERE batch_id = ?", [batch_id])
+                self._rebuild_derived(cur)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -827,6 +1101,7 @@ class Store:
             cur.execute("BEGIN TRANSACTION")
             try:
                 self._delete_demo_rows(cur)
+                self._rebuild_derived(cur)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -858,6 +1133,7 @@ class Store:
                 cur.execute("DELETE FROM stages")
                 cur.execute("DELETE FROM stages_prev")
                 cur.execute("UPDATE imports SET status = 'undone' WHERE status = 'done'")
+                self._rebuild_derived(cur)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")

@@ -47,6 +47,7 @@ from metrics._common import (
     close_day,
     open_stages,
     ratio,
+    same_as_next,
     same_as_previous,
     total_target,
     within,
@@ -75,8 +76,14 @@ def latest_rows(snapshots: pl.DataFrame) -> pl.DataFrame:
 
     The canonical snapshot columns are ensured; with a `batch_id` the highest one wins, otherwise
     the last row given wins. Rows that are already one per date and deal come back as they are.
+    Rows given in order of snapshot_date, deal_id (and batch_id) are reduced in one pass.
     """
     snaps = conform(snapshots, "deal_snapshots")
+    if _in_key_order(snaps):
+        key = ["snapshot_date", "deal_id"]
+        if snaps.height < 2:
+            return snaps
+        return snaps.filter(~same_as_next(key).fill_null(False))
     if snaps.height == 0 or snaps.select(pl.struct("snapshot_date", "deal_id").n_unique()).item() == snaps.height:
         return snaps
     order = pl.col("batch_id").fill_null(-1)
@@ -87,6 +94,17 @@ def latest_rows(snapshots: pl.DataFrame) -> pl.DataFrame:
         .drop("_row")
         .sort("snapshot_date", "deal_id")
     )
+
+
+def _in_key_order(snaps: pl.DataFrame) -> bool:
+    """True when the rows are sorted by snapshot_date, deal_id, batch_id (no null date or deal)."""
+    if snaps.height < 2:
+        return True
+    if snaps.select(pl.col("snapshot_date").is_null().any() | pl.col("deal_id").is_null().any()).item():
+        return False
+    d, k, b = pl.col("snapshot_date"), pl.col("deal_id"), pl.col("batch_id").fill_null(-1)
+    after = (d > d.shift(1)) | ((d == d.shift(1)) & ((k > k.shift(1)) | ((k == k.shift(1)) & (b >= b.shift(1)))))
+    return bool(snaps.select(after.slice(1).all()).item())
 
 
 def snapshot_dates(snapshots: pl.DataFrame) -> list[date]:

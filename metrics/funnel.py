@@ -60,18 +60,47 @@ def _history(stage_history: pl.DataFrame, deals: pl.DataFrame) -> pl.DataFrame:
     return hist.join(deals.select("deal_id"), on="deal_id", how="semi")
 
 
+def history_reach(stage_history: pl.DataFrame, stages: pl.DataFrame) -> pl.DataFrame:
+    """The history reach of a deal is the furthest open stage its stage history shows it in.
+
+    Only rows whose stage is an open stage count (won, lost and unknown stages are left out);
+    deals without such a row are absent. The "reached" funnel method builds on it, so a store may
+    hand it over instead of the history rows.
+
+    Columns: deal_id, hist_idx (0-based index of the stage in pipeline order, Int64). Sorted by
+    deal_id.
+    """
+    idx = open_stages(stages)
+    hist = conform(stage_history, "stage_history").select("deal_id", "stage")
+    return (
+        hist.join(idx.select("stage", "stage_index"), on="stage", how="inner")
+        .group_by("deal_id")
+        .agg(pl.col("stage_index").max().cast(pl.Int64).alias("hist_idx"))
+        .sort("deal_id")
+    )
+
+
 def _furthest_reached(
-    scope: pl.DataFrame, hist: pl.DataFrame, idx: pl.DataFrame, method: Method
+    scope: pl.DataFrame, hist: pl.DataFrame | None, idx: pl.DataFrame, method: Method,
+    reach: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Add `max_idx`: the index of the furthest open stage each deal reached (0-based).
 
-    `hist` is the stage history already narrowed to the scope's deals (see `_history`).
+    `hist` is the stage history already narrowed to the scope's deals (see `_history`); for the
+    "reached" method `reach` (see `history_reach`) may stand in for it.
     """
     n = idx.height
-    hist = hist.join(idx.select("stage", "stage_index"), on="stage", how="inner")
     cur = idx.select(pl.col("stage"), pl.col("stage_index").alias("_cur_idx"))
+    if method == "reached" and reach is not None:
+        per_deal = reach.select("deal_id", pl.col("hist_idx").alias("_hist_idx"))
+    elif hist is None:
+        raise ValueError(f"the {method!r} funnel method needs the stage history rows")
+    else:
+        hist = hist.join(idx.select("stage", "stage_index"), on="stage", how="inner")
+        per_deal = None
     if method == "reached":
-        per_deal = hist.group_by("deal_id").agg(pl.col("stage_index").max().alias("_hist_idx"))
+        if per_deal is None:
+            per_deal = hist.group_by("deal_id").agg(pl.col("stage_index").max().alias("_hist_idx"))
         out = scope.join(cur, on="stage", how="left").join(per_deal, on="deal_id", how="left")
         furthest = pl.max_horizontal("_hist_idx", "_cur_idx").fill_null(0)
         max_idx = pl.when(pl.col("status") == WON).then(pl.lit(n - 1, dtype=pl.Int64)).otherwise(furthest)
@@ -284,15 +313,93 @@ def time_in_stage(
     return drop_group(out.select(cols).sort(keys + ["stage_index"], nulls_last=True))
 
 
+def completed_stays(
+    deals: pl.DataFrame, stage_history: pl.DataFrame, stages: pl.DataFrame, *, currency: str | None = None
+) -> pl.DataFrame:
+    """Completed stays count the deals by how many days they spent, in total, in each open stage
+    they have left (or were in when they closed): a histogram of completed time in stage.
+
+    Per deal and open stage, the completed intervals of its history (see the module notes: from one
+    `entered_at` to the next, the last one of a won or lost deal up to its close day; each clipped
+    at zero) add up to one stay; the stays are then counted per stage and whole number of days.
+    Quantiles of time in stage over these deals follow exactly from it (`quantile_of_counts`),
+    so a store may hand over this small frame instead of the history rows.
+
+    Columns: stage_index, days (Int64), deals (Int64). Sorted by stage_index, days.
+    """
+    idx = open_stages(stages)
+    prepared = with_group(prepare_deals(deals, currency), [ALL])
+    durations = _stage_durations(prepared, _history(stage_history, prepared), idx, date.max, [ALL])
+    return (
+        durations.filter(pl.col("completed"))
+        .group_by("deal_id", "stage_index")
+        .agg(pl.col("days").sum().cast(pl.Int64))
+        .group_by("stage_index", "days")
+        .agg(pl.len().cast(pl.Int64).alias("deals"))
+        .select(pl.col("stage_index").cast(pl.Int64), "days", "deals")
+        .sort("stage_index", "days")
+    )
+
+
+def quantile_of_counts(counts: pl.DataFrame, quantile: float, value: str = "days",
+                       weight: str = "deals", by: str = "stage_index") -> pl.DataFrame:
+    """The quantile of values given as counts (value, how many times it occurs), per group: the
+    same number as polars' `quantile(q, interpolation="linear")` over the values written out
+    (position q × (n − 1) in sorted order, linear between the two neighbours).
+
+    Columns: [by], quantile (Float64).
+    """
+    ordered = counts.filter(pl.col(weight) > 0).sort(by, value)
+    n = pl.col(weight).sum().over(by)
+    pos = (n - 1).cast(pl.Float64) * quantile
+    lo, hi = pos.floor(), pos.ceil()
+    before = pl.col(weight).cum_sum().over(by) - pl.col(weight)      # values ahead of this row
+    upto = pl.col(weight).cum_sum().over(by)                         # ... up to and including it
+    at_lo = (before <= lo) & (lo < upto)
+    at_hi = (before <= hi) & (hi < upto)
+    picked = ordered.with_columns(pos.alias("_pos"), lo.alias("_lo"), at_lo.alias("_at_lo"), at_hi.alias("_at_hi"))
+    return (
+        picked.group_by(by)
+        .agg(
+            pl.col(value).filter(pl.col("_at_lo")).first().cast(pl.Float64).alias("_v_lo"),
+            pl.col(value).filter(pl.col("_at_hi")).first().cast(pl.Float64).alias("_v_hi"),
+            (pl.col("_pos").first() - pl.col("_lo").first()).alias("_frac"),
+        )
+        .select(by, (pl.col("_v_lo") + pl.col("_frac") * (pl.col("_v_hi") - pl.col("_v_lo"))).alias("quantile"))
+        .sort(by)
+    )
+
+
+def current_stage_entries(deals: pl.DataFrame, stage_history: pl.DataFrame, *, as_of: date) -> pl.DataFrame:
+    """The current stage entry of an open deal is the latest day, up to `as_of`, its history
+    shows it entering the stage it is in now (deals open at `as_of` only; deals without such a
+    row are absent). Stalled deals are measured from it, so a store may hand it over instead of
+    the history rows.
+
+    Columns: deal_id, entered_on (Date). Sorted by deal_id.
+    """
+    live = open_at(prepare_deals(deals), as_of)
+    return (
+        _history(stage_history, live)
+        .filter(pl.col("entered_at").cast(pl.Date) <= as_of)
+        .join(live.select("deal_id", "stage"), on=["deal_id", "stage"], how="semi")
+        .group_by("deal_id")
+        .agg(pl.col("entered_at").max().cast(pl.Date).alias("entered_on"))
+        .sort("deal_id")
+    )
+
+
 def stalled(
     deals: pl.DataFrame,
-    stage_history: pl.DataFrame,
+    stage_history: pl.DataFrame | None,
     stages: pl.DataFrame,
     *,
     as_of: date,
     quantile: float = 0.75,
     thresholds: Mapping[str, float] | None = None,
     currency: str | None = None,
+    stays: pl.DataFrame | None = None,
+    entries: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Stalled deals are open deals that have sat in their current stage longer than deals usually
     stay there.
@@ -304,21 +411,21 @@ def stalled(
     no history entry for its stage is measured from its creation date (`entered_source` =
     "created" instead of "history"). Variant: `quantile` (default 0.75); `thresholds` maps stage
     name to days and overrides the learned value. Stages without either are never flagged.
+    Instead of `stage_history`, `stays` (`completed_stays` of the same deals) and `entries`
+    (`current_stage_entries` at `as_of`) may be given (same result).
 
     Columns: deal_id, name, account_id, owner_rep_id, stage, amount, entered_on, entered_source,
     days_in_stage, threshold_days, over_by_days. Sorted by over_by_days descending.
     """
     idx = open_stages(stages)
     all_deals = prepare_deals(deals, currency)
-    keys = [ALL]
-    learned = (
-        _stage_durations(with_group(all_deals, keys), _history(stage_history, all_deals), idx, as_of, keys)
-        .filter(pl.col("completed"))
-        .group_by("deal_id", "stage_index")
-        .agg(pl.col("days").sum().cast(pl.Float64))
-        .group_by("stage_index")
-        .agg(pl.col("days").quantile(quantile, interpolation="linear").alias("_learned"))
-    )
+    if stays is None or entries is None:
+        if stage_history is None:
+            raise ValueError("stalled needs the stage history, or its completed stays and current entries")
+        stays = completed_stays(all_deals, stage_history, stages) if stays is None else stays
+        entries = current_stage_entries(all_deals, stage_history, as_of=as_of) if entries is None else entries
+    learned = quantile_of_counts(stays, quantile).select(
+        pl.col("stage_index").cast(idx.schema["stage_index"]), pl.col("quantile").alias("_learned"))
     chosen = dict(thresholds or {})
     override = pl.DataFrame(
         {"stage": list(chosen), "_override": [float(v) for v in chosen.values()]},
@@ -330,14 +437,8 @@ def stalled(
         .select("stage", pl.coalesce("_override", "_learned").alias("threshold_days"))
     )
     live = open_at(all_deals, as_of).join(limits, on="stage", how="inner")
-    entries = (
-        _history(stage_history, live)
-        .filter(pl.col("entered_at").cast(pl.Date) <= as_of)
-        .join(live.select("deal_id", "stage"), on=["deal_id", "stage"], how="semi")
-        .group_by("deal_id")
-        .agg(pl.col("entered_at").max().cast(pl.Date).alias("_entered"))
-    )
-    out = live.join(entries, on="deal_id", how="left").with_columns(
+    entered = entries.select("deal_id", pl.col("entered_on").cast(pl.Date).alias("_entered"))
+    out = live.join(entered, on="deal_id", how="left").with_columns(
         pl.coalesce("_entered", "created_on").alias("entered_on"),
         pl.when(pl.col("_entered").is_not_null())
         .then(pl.lit("history"))
@@ -359,7 +460,7 @@ def stalled(
 
 def bottleneck(
     deals: pl.DataFrame,
-    stage_history: pl.DataFrame,
+    stage_history: pl.DataFrame | None,
     stages: pl.DataFrame,
     reps: pl.DataFrame,
     *,
@@ -370,6 +471,7 @@ def bottleneck(
     method: Method = "reached",
     cohort: Cohort = "closed",
     currency: str | None = None,
+    reach: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The bottleneck is the stage-to-stage step whose conversion falls furthest below its usual
     level, ranked by the revenue the shortfall costs.
@@ -382,7 +484,9 @@ def bottleneck(
     is compared on finished deals; `earlier_periods` (default 4) sets how many earlier periods form
     the benchmark (it needs a bounded period; otherwise the benchmark is null). The average won
     deal is the team's own in the period, else everyone's, else everyone's over the benchmark
-    periods.
+    periods. With the "reached" method, `reach` (`history_reach` of the deals' stage history) may
+    be given instead of `stage_history` (same result); it needs to cover the compared deals that
+    are not won (won deals reached every stage).
 
     Columns: team, from_stage, to_stage, entering, conversion, benchmark, benchmark_basis
     ("teams" or "earlier_periods"), gap (benchmark − conversion), avg_won_deal, revenue_cost,
@@ -404,7 +508,8 @@ def bottleneck(
     if idx.height == 0 or frame.height == 0:
         return _empty_bottleneck()
     keys = ["team", "_period"]
-    conv = _reached_counts(_furthest_reached(frame, _history(stage_history, frame), idx, method), idx, keys)
+    hist = None if reach is not None and method == "reached" else _history(stage_history, frame)
+    conv = _reached_counts(_furthest_reached(frame, hist, idx, method, reach), idx, keys)
     to_stage = pl.col("stage").shift(-1).fill_null(won_stage_label(stages)).alias("to_stage")
     conv = conv.join(idx.select("stage_index", to_stage), on="stage_index")
     if basis == "teams":
@@ -498,4 +603,5 @@ def _empty_bottleneck() -> pl.DataFrame:
     )
 
 
-__all__ = ["funnel", "time_in_stage", "stalled", "bottleneck", "furthest_stage"]
+__all__ = ["funnel", "time_in_stage", "stalled", "bottleneck", "furthest_stage", "history_reach", "completed_stays",
+           "current_stage_entries", "quantile_of_counts"]

@@ -38,12 +38,48 @@ from metrics.schema import conform
 By = Literal["rep", "team"]
 
 
+DAILY_COUNTS: tuple[str, ...] = ("activities", *[f"activities_{k}" for k in ACTIVITY_KINDS])
+
+
+def daily_activity_counts(activities: pl.DataFrame) -> pl.DataFrame:
+    """Daily activity counts are a rep's activities per calendar day, in total and by kind.
+
+    The kind is lower-cased and trimmed; kinds outside call/email/meeting/visit/task (or missing)
+    count as "other". The day is the activity's date (`occurred_at` cast to a date). Every metric
+    that counts activities by rep and period sums these rows, so a store may hand over the counts
+    instead of the activities (the same frame, computed where the activities are).
+
+    Columns: rep_id, day, activities, activities_<kind> for call/email/meeting/visit/task/other
+    (all Int64). One row per rep and day with at least one activity, sorted by rep_id, day.
+    """
+    acts = conform(activities, "activities")
+    kind = pl.col("kind").str.to_lowercase().str.strip_chars()
+    kind = pl.when(kind.is_in(list(ACTIVITY_KINDS))).then(kind).otherwise(pl.lit("other"))
+    return (
+        acts.with_columns(pl.col("occurred_at").cast(pl.Date).alias("day"), kind.alias("_kind"))
+        .group_by("rep_id", "day")
+        .agg(
+            pl.len().cast(pl.Int64).alias("activities"),
+            *[(pl.col("_kind") == k).sum().cast(pl.Int64).alias(f"activities_{k}") for k in ACTIVITY_KINDS],
+        )
+        .sort("rep_id", "day", nulls_last=True)
+    )
+
+
+def _daily(activities: pl.DataFrame) -> pl.DataFrame:
+    """Daily counts as given (a frame with the count columns), else counted from raw activities."""
+    if set(DAILY_COUNTS) <= set(activities.columns) and "day" in activities.columns:
+        return activities.select("rep_id", "day", *[pl.col(c).cast(pl.Int64) for c in DAILY_COUNTS])
+    return daily_activity_counts(activities)
+
+
 def _keyed(
     deals: pl.DataFrame, activities: pl.DataFrame, reps: pl.DataFrame, by: By
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Add `_key` (rep id or team) to deals and activities; return them with the key universe."""
+    """Add `_key` (rep id or team) to deals and daily activity counts; return them with the key
+    universe."""
     rp = conform(reps, "reps")
-    acts = conform(activities, "activities")
+    acts = _daily(activities)
     if by == "rep":
         d = deals.with_columns(pl.col("owner_rep_id").alias("_key"))
         a = acts.with_columns(pl.col("rep_id").alias("_key"))
@@ -64,15 +100,9 @@ def _keyed(
     return d, a, universe
 
 
-def _activity_counts(acts: pl.DataFrame, start: date | None, end: date | None) -> pl.DataFrame:
-    kind = pl.col("kind").str.to_lowercase().str.strip_chars()
-    kind = pl.when(kind.is_in(list(ACTIVITY_KINDS))).then(kind).otherwise(pl.lit("other"))
-    scoped = acts.filter(within(pl.col("occurred_at").cast(pl.Date), start, end))
-    scoped = scoped.with_columns(kind.alias("_kind"))
-    return scoped.group_by("_key").agg(
-        pl.len().cast(pl.Int64).alias("activities"),
-        *[(pl.col("_kind") == k).sum().cast(pl.Int64).alias(f"activities_{k}") for k in ACTIVITY_KINDS],
-    )
+def _activity_counts(daily: pl.DataFrame, start: date | None, end: date | None) -> pl.DataFrame:
+    scoped = daily.filter(within(pl.col("day"), start, end))
+    return scoped.group_by("_key").agg([pl.col(c).sum().cast(pl.Int64) for c in DAILY_COUNTS])
 
 
 def _period_board(
@@ -157,6 +187,7 @@ def leaderboard(
 
     Variants: `by="rep"` (default) or `"team"`; `flag_share` (default 0.8) sets how much of the
     field a rep must beat to be flagged "top" (or be beaten by to be flagged "bottom").
+    `activities` is either the activities or their `daily_activity_counts` (same result).
 
     Columns: rank, rep_id, rep (name, else id), team [rep only] or team [team only], won_revenue,
     won_deals, lost_deals, win_rate, avg_won_deal, median_cycle_days, open_deals, open_pipeline
@@ -218,4 +249,4 @@ def leaderboard(
     return board.select("rank", *ident, *metrics)
 
 
-__all__ = ["leaderboard"]
+__all__ = ["DAILY_COUNTS", "daily_activity_counts", "leaderboard"]

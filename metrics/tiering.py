@@ -249,16 +249,71 @@ def _activities_with_account(activities: pl.DataFrame, deals: pl.DataFrame) -> p
     )
 
 
-def coverage(
+def tier_activity_counts(
     tiers: pl.DataFrame,
     deals: pl.DataFrame,
     activities: pl.DataFrame,
+    *,
+    period_from: date | None = None,
+    period_to: date | None = None,
+    currency: str | None = None,
+) -> pl.DataFrame:
+    """Tier activity counts are each rep's activities dated in the period, counted by the ABC tier
+    of the account they were for.
+
+    An activity's account is its own, else its deal's (a deal of `deals`); activities with neither
+    are left out. Accounts missing from `tiers` (the output of `abc_tiers`) count as tier "none".
+    `coverage` counts activities this way; a store may hand over these counts instead of the
+    activities.
+
+    Columns: rep_id, tier, activities (Int64, only pairs with activities). Sorted by rep_id, tier.
+    """
+    prepared = prepare_deals(deals, currency)
+    tier_of = tiers.select("account_id", "tier").unique("account_id", keep="first")
+    acts = _activities_with_account(activities, prepared).filter(
+        within(pl.col("occurred_at").cast(pl.Date), period_from, period_to)
+        & pl.col("account_id").is_not_null()
+    )
+    return (
+        acts.join(tier_of, on="account_id", how="left")
+        .with_columns(pl.col("tier").fill_null("none"))
+        .group_by("rep_id", "tier")
+        .agg(pl.len().cast(pl.Int64).alias("activities"))
+        .sort("rep_id", "tier", nulls_last=True)
+    )
+
+
+def last_activity(
+    deals: pl.DataFrame, activities: pl.DataFrame, *, as_of: date, currency: str | None = None
+) -> pl.DataFrame:
+    """The last activity of an account is the latest day, up to and including `as_of`, of an
+    activity linked to it through its own account or its deal's account (a deal of `deals`).
+
+    `neglected_accounts` measures "no recent activity" from it; a store may hand it over instead
+    of the activities. Columns: account_id, last_activity_on (Date). Sorted by account_id.
+    """
+    acts = _activities_with_account(activities, prepare_deals(deals, currency)).filter(
+        pl.col("occurred_at").cast(pl.Date) <= as_of
+    )
+    return (
+        acts.filter(pl.col("account_id").is_not_null())
+        .group_by("account_id")
+        .agg(pl.col("occurred_at").max().cast(pl.Date).alias("last_activity_on"))
+        .sort("account_id")
+    )
+
+
+def coverage(
+    tiers: pl.DataFrame,
+    deals: pl.DataFrame,
+    activities: pl.DataFrame | None,
     *,
     as_of: date,
     period_from: date | None = None,
     period_to: date | None = None,
     per_rep: bool = True,
     currency: str | None = None,
+    activity_counts: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Coverage compares, for each rep, each tier's share of won revenue and open pipeline with its
     share of the rep's activities, showing whether effort goes where the money is.
@@ -268,6 +323,8 @@ def coverage(
     Takes the output of `abc_tiers` for tier membership; accounts not in it count as "none".
     Revenue is won in the period, pipeline is open at `as_of`, activities are those dated in the
     period. Variant: `per_rep=True` (default); `False` gives one set of rows for everyone.
+    Instead of `activities`, `activity_counts` may give their `tier_activity_counts` for the same
+    tiers, deals and period (same result).
 
     Columns: rep_id [per rep only], tier, revenue, revenue_share, pipeline, pipeline_share,
     activities, activity_share, effort_gap (activity_share − revenue_share). Every tier is
@@ -285,11 +342,14 @@ def coverage(
     rev = rev.group_by(key, "tier").agg(pl.col("amount").sum().alias("revenue"))
     pipe = tiered(open_at(prepared, as_of).rename({"owner_rep_id": key}))
     pipe = pipe.group_by(key, "tier").agg(pl.col("amount").sum().alias("pipeline"))
-    acts = _activities_with_account(activities, prepared).filter(
-        within(pl.col("occurred_at").cast(pl.Date), period_from, period_to)
-        & pl.col("account_id").is_not_null()
-    )
-    act = tiered(acts).group_by(key, "tier").agg(pl.len().cast(pl.Int64).alias("activities"))
+    if activity_counts is None:
+        if activities is None:
+            raise ValueError("coverage needs the activities or their tier_activity_counts")
+        activity_counts = tier_activity_counts(
+            tiers, prepared, activities, period_from=period_from, period_to=period_to
+        )
+    counts = activity_counts if per_rep else activity_counts.with_columns(pl.lit("").alias(key))
+    act = counts.group_by(key, "tier").agg(pl.col("activities").sum().cast(pl.Int64))
     reps = pl.concat([rev.select(key), pipe.select(key), act.select(key)], how="vertical").unique()
     grid = reps.join(pl.DataFrame({"tier": list(TIERS)}), how="cross")
     out = (
@@ -318,12 +378,13 @@ def coverage(
 def neglected_accounts(
     tiers: pl.DataFrame,
     deals: pl.DataFrame,
-    activities: pl.DataFrame,
+    activities: pl.DataFrame | None,
     *,
     as_of: date,
     days: int = 30,
     tier: str = "A",
     currency: str | None = None,
+    last_activities: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Neglected accounts are top-tier (A) customers that have no open deal or have had no activity
     in the last 30 days.
@@ -332,7 +393,8 @@ def neglected_accounts(
 
     Activities count when dated in the `days` days up to and including `as_of`, linked through
     their account or their deal's account. The owner is the account's owner when the tiers frame
-    carries `owner_rep_id`, else the owner of the account's latest deal.
+    carries `owner_rep_id`, else the owner of the account's latest deal. Instead of `activities`,
+    `last_activities` may give their `last_activity` for the same deals and `as_of` (same result).
 
     Columns: account_id, name, revenue, owner_rep_id, open_deals, open_pipeline,
     last_activity_on, days_since_activity, no_open_deal, no_recent_activity.
@@ -343,12 +405,11 @@ def neglected_accounts(
     pipe = open_at(prepared, as_of).group_by("account_id").agg(
         pl.len().cast(pl.Int64).alias("open_deals"), pl.col("amount").sum().alias("open_pipeline")
     )
-    acts = _activities_with_account(activities, prepared).filter(
-        pl.col("occurred_at").cast(pl.Date) <= as_of
-    )
-    last = acts.group_by("account_id").agg(
-        pl.col("occurred_at").max().cast(pl.Date).alias("last_activity_on")
-    )
+    if last_activities is None:
+        if activities is None:
+            raise ValueError("neglected_accounts needs the activities or their last_activity")
+        last_activities = last_activity(prepared, activities, as_of=as_of)
+    last = last_activities.select("account_id", pl.col("last_activity_on").cast(pl.Date))
     latest_owner = (
         prepared.filter(pl.col("account_id").is_not_null() & pl.col("owner_rep_id").is_not_null())
         .sort("created_on", "deal_id", nulls_last=False)
@@ -381,5 +442,5 @@ def neglected_accounts(
 
 __all__ = [
     "RFM_SEGMENTS", "abc_tiers", "tier_summary", "rfm", "tier_movement", "tier_transitions",
-    "coverage", "neglected_accounts",
+    "coverage", "neglected_accounts", "tier_activity_counts", "last_activity",
 ]

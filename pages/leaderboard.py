@@ -107,7 +107,7 @@ st.caption(t("leaderboard.flag_note"))
 # ------------------------------------------------------------------------------- the deals behind
 st.subheader(t(f"leaderboard.deals_title_{by}"))
 picked = st.selectbox(t(f"leaderboard.pick_{by}"), list(names), key=pick_key, format_func=lambda k: names.get(k, k))
-rows = lv.deals_of(view, by, picked)
+rows = cache.view("leaderboard_deals", f, by=by, key=picked)
 n = lv.deal_counts(rows)
 st.caption(t("leaderboard.deals_summary", won=fmt.number(n["won"]), won_amount=fmt.money(n["won_amount"], cur),
              lost=fmt.number(n["lost"]), open=fmt.number(n["open"]), open_amount=fmt.money(n["open_amount"], cur)))

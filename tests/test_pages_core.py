@@ -23,6 +23,7 @@ from ui.filters import Filters, period_for
 from ui.i18n import t
 from ui.views import funnel as fv
 from ui.views import leaderboard as lv
+from ui.views import leaderboard_deals as lvd
 from ui.views import overview as ov
 
 # ================================================================== golden: a tiny company
@@ -193,10 +194,11 @@ def test_leaderboard_golden(tiny):
     table, _ = lv.board_table(v, "rep", "won_revenue", "en")
     assert table["Change"].to_list() == ["▲ 1", "▲ 1", "▼ 2"]
     # the deals behind a name: won and lost in the quarter, open now
-    assert lv.deals_of(v, "rep", "R3")["deal_id"].to_list() == ["D4", "D5"]
-    assert lv.deals_of(v, "team", "A")["deal_id"].sort().to_list() == ["D1", "D2", "D3"]
-    assert lv.deal_counts(lv.deals_of(v, "rep", "R3")) == {"won": 1, "won_amount": 2000.0, "lost": 0,
-                                                           "lost_amount": 0.0, "open": 1, "open_amount": 4000.0}
+    assert lvd.compute(tiny, q2(), by="rep", key="R3")["deal_id"].to_list() == ["D4", "D5"]
+    assert lvd.compute(tiny, q2(), by="team", key="A")["deal_id"].sort().to_list() == ["D1", "D2", "D3"]
+    assert lv.deal_counts(lvd.compute(tiny, q2(), by="rep", key="R3")) == {
+        "won": 1, "won_amount": 2000.0, "lost": 0, "lost_amount": 0.0, "open": 1, "open_amount": 4000.0}
+    assert lvd.compute(tiny, q2(), by="rep", key=None).height == 0
 
 
 def test_views_on_an_empty_store(tmp_path):

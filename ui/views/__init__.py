@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from metrics.schema import SCHEMAS
 from ui.filters import Filters
 
 
@@ -30,6 +31,11 @@ class Frames:
 
     def as_kwargs(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def empty(name: str) -> pl.DataFrame:
+    """A canonical table with its columns and no rows (for a table a view does not read)."""
+    return pl.DataFrame(schema=SCHEMAS[name])
 
 
 def scope_of(f: Filters) -> dict[str, tuple[str, ...]]:
@@ -53,5 +59,5 @@ def load(store: Any, f: Filters, tables: tuple[str, ...] = tuple(Frames.__datacl
         elif name in tables:
             out[name] = loaders[name](scope, cur)
         else:
-            out[name] = store.frame(name, cur).head(0)
+            out[name] = empty(name)
     return Frames(**out)

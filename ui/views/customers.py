@@ -5,6 +5,10 @@ The window is the period filter (all time when it is unbounded). Tier movement c
 previous window of equal length (`Filters.previous`) with this one and needs a bounded period. The
 headline numbers compare with the previous period up to the same day (`same_point`), so a quarter
 half gone is not set against a whole one.
+
+Read the cheap way: the deals come without names (`deal_facts_in_scope`), and the activities are
+never loaded: DuckDB counts them per rep and tier and finds each account's last one
+(`activity_coverage_in_scope`, what `metrics.tiering.tier_activity_counts` and `last_activity` give).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import polars as pl
 
 from metrics import tiering
 from ui.filters import Filters
-from ui.views import load
+from ui.views import scope_of
 
 TIERS: tuple[str, ...] = ("A", "B", "C", "none")
 SEGMENTS: tuple[str, ...] = tuple(tiering.RFM_SEGMENTS)
@@ -68,8 +72,9 @@ def window_end(f: Filters) -> date:
 
 def compute(store: Any, f: Filters) -> CustomersView:
     """Tiers, segments, movement, coverage and neglected accounts for the filters."""
-    fr = load(store, f, tables=("deals", "accounts", "activities", "reps"))
-    deals, accounts, reps = fr.deals, fr.accounts, fr.reps
+    cur, scope = store.cursor(), scope_of(f)
+    deals = store.deal_facts_in_scope(scope, cur)
+    accounts, reps = store.accounts_in_scope(scope, cur), store.reps_in_scope(scope, cur)
     if deals.height == 0:
         return _empty(f)
     names = reps.select("rep_id", pl.col("name").alias("rep"), "team")
@@ -91,11 +96,12 @@ def compute(store: Any, f: Filters) -> CustomersView:
         counts = dict(moved.group_by("movement").len().iter_rows())
         movement = {k: int(counts.get(k, 0)) for k in movement}
     with_owner = tiers.join(owners, on="account_id", how="left")
-    cov = tiering.coverage(tiers, deals, fr.activities, as_of=f.as_of, period_from=f.period_from,
-                           period_to=f.period_to, per_rep=False)
-    cov_reps = tiering.coverage(tiers, deals, fr.activities, as_of=f.as_of, period_from=f.period_from,
-                                period_to=f.period_to)
-    a_accounts = tiering.neglected_accounts(with_owner, deals, fr.activities, as_of=f.as_of, days=0)
+    counts, last = store.activity_coverage_in_scope(scope, tiers, f.period_from, f.period_to, f.as_of, cur)
+    cov = tiering.coverage(tiers, deals, None, as_of=f.as_of, period_from=f.period_from,
+                           period_to=f.period_to, per_rep=False, activity_counts=counts)
+    cov_reps = tiering.coverage(tiers, deals, None, as_of=f.as_of, period_from=f.period_from,
+                                period_to=f.period_to, activity_counts=counts)
+    a_accounts = tiering.neglected_accounts(with_owner, deals, None, as_of=f.as_of, days=0, last_activities=last)
     return CustomersView(
         empty=False, bounded=f.bounded, currency=single_currency(deals),
         headline=_headline(tiers, scores, to_date),

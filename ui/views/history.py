@@ -5,6 +5,10 @@ pipeline and coverage over the snapshots.
 The close-date window is the filters' period; the scope (team, region, rep, product, segment) is
 applied in DuckDB. Deals deleted in the CRM (in older snapshots, gone from the deals table) are
 kept when their snapshot owner is in scope, so the "removed" bar can show them.
+
+Read the cheap way: the snapshot rows come sorted, so `metrics.changes.latest_rows` keeps the latest
+upload per date and deal in one pass (and every metric after it sees them already reduced); deal and
+account names are fetched only for the deals the tables list.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import polars as pl
 from metrics import changes
 from metrics._common import open_stages
 from ui.filters import Filters
-from ui.views import load, scope_of
+from ui.views import scope_of
 
 
 @dataclass(frozen=True)
@@ -56,26 +60,30 @@ def pick(dates: tuple[date, ...], from_snapshot: date | None, to_snapshot: date 
 
 def compute(store: Any, f: Filters, from_snapshot: date | None = None, to_snapshot: date | None = None) -> HistoryView:
     """The waterfall between two snapshots (default: the last two) and the history around it."""
-    fr = load(store, f, tables=("deals", "reps", "accounts", "targets"))
-    snaps = store.snapshots_with_removed_in_scope(scope_of(f), store.cursor())
+    cur, scope = store.cursor(), scope_of(f)
+    n_deals, currencies = store.deal_currencies_in_scope(scope, cur)
+    reps_in_scope, targets, stages = store.reps_in_scope(scope, cur), store.targets_in_scope(scope, cur), \
+        store.stages_frame(cur)
+    snaps = changes.latest_rows(store.snapshot_rows_in_scope(scope, cur))
     dates = tuple(changes.snapshot_dates(snaps))
-    stage_order = tuple(open_stages(fr.stages)["stage"].to_list())
+    stage_order = tuple(open_stages(stages)["stage"].to_list())
     a, b = pick(dates, from_snapshot, to_snapshot)
     window = {"period_from": f.period_from, "period_to": f.period_to}
     change = changes.pipeline_change(snaps, from_snapshot=a, to_snapshot=b, **window)
-    names = _names(fr.deals, fr.reps, fr.accounts)
-    reps = fr.reps.select("rep_id", pl.col("name").alias("rep"))
+    by_rep, slipped = changes.slipped_close_dates(snaps, **window)
+    listed = pl.concat([change.deals["deal_id"], slipped["deal_id"]]).unique().to_list()
+    names = store.deal_names_in_scope(scope, listed, cur)
+    reps = reps_in_scope.select("rep_id", pl.col("name").alias("rep"))
     deals = (change.deals.join(names, on="deal_id", how="left")
              .join(reps, left_on="owner_rep_id", right_on="rep_id", how="left")
              .with_columns(pl.coalesce("name", "deal_id").alias("name"), pl.coalesce("rep", "owner_rep_id").alias("owner")))
-    by_rep, slipped = changes.slipped_close_dates(snaps, **window)
     slipped = slipped.join(names, on="deal_id", how="left").join(
         reps, left_on="owner_rep_id", right_on="rep_id", how="left").with_columns(
         pl.coalesce("name", "deal_id").alias("name"), pl.coalesce("rep", "owner_rep_id").alias("rep"))
     by_rep = by_rep.join(reps, left_on="owner_rep_id", right_on="rep_id", how="left")
     return HistoryView(
-        empty=fr.deals.height == 0 and snaps.height == 0,
-        dates=dates, from_snapshot=a, to_snapshot=b, currency=single_currency(fr.deals),
+        empty=n_deals == 0 and snaps.height == 0,
+        dates=dates, from_snapshot=a, to_snapshot=b, currency=currencies[0] if len(currencies) == 1 else None,
         bars=change.bars,
         deals=deals.select("bar", "deal_id", "name", "account", "owner", "stage_before", "stage_after", "close_before",
                            "close_after", "amount_before", "amount_after", "change"),
@@ -84,17 +92,10 @@ def compute(store: Any, f: Filters, from_snapshot: date | None = None, to_snapsh
             "flagged_deals", "slip_rate"),
         slipped_deals=slipped.select("deal_id", "name", "account", "rep", "stage", "amount", "first_close_date",
                                      "last_close_date", "pushes", "days_pushed", "flagged"),
-        at_snapshot=changes.pipeline_at(snaps, fr.stages, **window),
-        trend=changes.pipeline_trend(snaps, fr.targets, **window),
+        at_snapshot=changes.pipeline_at(snaps, stages, **window),
+        trend=changes.pipeline_trend(snaps, targets, **window),
         stages=stage_order,
     )
-
-
-def _names(deals: pl.DataFrame, reps: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
-    acc = accounts.select("account_id", pl.col("name").alias("account")).unique("account_id", keep="first")
-    return (deals.select("deal_id", "name", "account_id").unique("deal_id", keep="first")
-            .join(acc, on="account_id", how="left")
-            .select("deal_id", "name", pl.coalesce("account", "account_id").alias("account")))
 
 
 # ------------------------------------------------------------------------------ page helpers

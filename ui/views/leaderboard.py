@@ -8,6 +8,10 @@ rank ranks the previous period's board (`metrics.leaderboard` over the previous 
 over the same names. Rates need a base: on win rate and average won deal, names with fewer than MIN_CLOSED closed
 deals (won + lost) rank after all others, so one lucky deal does not top the board. Top and bottom
 flags are the metric's (by won revenue).
+
+Read the cheap way: the deals come without names (`deal_facts_in_scope`), the activities as counts
+per rep and day (`activity_daily_in_scope`, what `metrics.leaderboard` counts anyway); the deals
+behind one name are fetched for that name alone (`ui.views.leaderboard_deals`).
 """
 from __future__ import annotations
 
@@ -17,9 +21,9 @@ from typing import Any
 import polars as pl
 
 from metrics import leaderboard
-from metrics._common import close_day, open_at, previous_period, within
+from metrics._common import previous_period
 from ui.filters import Filters
-from ui.views import load
+from ui.views import scope_of
 from ui.views.overview import comparison_window, rounded, single_currency
 
 MEASURES: tuple[str, ...] = ("won_revenue", "won_deals", "win_rate", "avg_won_deal", "activities", "attainment")
@@ -39,21 +43,21 @@ class LeaderboardView:
     previous: dict[str, pl.DataFrame] = field(default_factory=dict)   # same, previous period (empty: none)
     to_date: dict[str, pl.DataFrame] = field(default_factory=dict)    # previous period cut to the days elapsed
     comparison: str = "none"                                          # "full" | "to_date" | "none"
-    deals: pl.DataFrame = field(default_factory=pl.DataFrame)         # deals won/lost in the period + open
 
 
 def compute(store: Any, f: Filters) -> LeaderboardView:
-    """Boards per rep and per team for the period and the previous one, and the deals behind them."""
-    fr = load(store, f, tables=("deals", "reps", "activities", "targets", "accounts"))
-    deals, reps = fr.deals, fr.reps
-    if deals.height == 0 and fr.activities.height == 0:
+    """Boards per rep and per team for the period and the previous one."""
+    cur, scope = store.cursor(), scope_of(f)
+    deals, reps = store.deal_facts_in_scope(scope, cur), store.reps_in_scope(scope, cur)
+    daily, targets = store.activity_daily_in_scope(scope, cur), store.targets_in_scope(scope, cur)
+    if deals.height == 0 and daily.height == 0:
         return LeaderboardView(empty=True)
     prev = previous_period(f.period_from, f.period_to)
     cut_from, cut_to, how = comparison_window(f)
     boards, previous, to_date = {}, {}, {}
 
     def board(start: Any, end: Any, as_of: Any, by: str) -> pl.DataFrame:
-        return leaderboard.leaderboard(deals, reps, fr.activities, fr.targets, as_of=as_of, period_from=start,
+        return leaderboard.leaderboard(deals, reps, daily, targets, as_of=as_of, period_from=start,
                                        period_to=end, by=by)
 
     for by in BY:
@@ -61,26 +65,7 @@ def compute(store: Any, f: Filters) -> LeaderboardView:
         previous[by] = board(prev[0], prev[1], min(f.as_of, prev[1]), by) if prev else boards[by].head(0)
         to_date[by] = board(cut_from, cut_to, min(f.as_of, cut_to), by) if how == "to_date" else previous[by]
     return LeaderboardView(empty=False, currency=single_currency(deals), boards=boards, previous=previous,
-                           to_date=to_date, comparison=how, deals=_period_deals(deals, reps, fr.accounts, f))
-
-
-def _period_deals(deals: pl.DataFrame, reps: pl.DataFrame, accounts: pl.DataFrame, f: Filters) -> pl.DataFrame:
-    """Deals won or lost in the period and deals open at as_of, with owner, team and account names."""
-    day = close_day()
-    closed = deals.filter(pl.col("status").is_in(["won", "lost"]) & within(day, f.period_from, f.period_to))
-    live = open_at(deals, f.as_of)
-    owners = reps.select(pl.col("rep_id").alias("owner_rep_id"), pl.col("name").alias("owner"), "team").unique(
-        "owner_rep_id")
-    accts = accounts.select("account_id", pl.col("name").alias("account")).unique("account_id")
-    return (
-        pl.concat([closed, live], how="vertical")
-        .join(owners, on="owner_rep_id", how="left").join(accts, on="account_id", how="left")
-        .select("deal_id", "name", pl.coalesce("account", "account_id").alias("account"), "owner_rep_id",
-                pl.coalesce("owner", "owner_rep_id").alias("owner"), "team", "stage", "status", "amount",
-                day.alias("close_day"), "created_on")
-        .sort(pl.col("status").replace_strict(STATUS_ORDER, default=9), pl.col("close_day"),
-              descending=[False, True], nulls_last=True)
-    )
+                           to_date=to_date, comparison=how)
 
 
 # ------------------------------------------------------------------------------- derived
@@ -143,14 +128,6 @@ def flagged(view: LeaderboardView, by: str, flag: str) -> pl.DataFrame:
     """Names flagged "top" or "bottom" by the metric, best first."""
     board = active(view.boards[by]).filter(pl.col("flag") == flag)
     return board.sort("won_revenue", descending=flag == "top")
-
-
-def deals_of(view: LeaderboardView, by: str, key: str | None) -> pl.DataFrame:
-    """The deals behind one rep or team (won / lost in the period, open now)."""
-    if not key or view.deals.height == 0:
-        return view.deals.head(0)
-    column = "owner_rep_id" if by == "rep" else "team"
-    return view.deals.filter(pl.col(column) == key)
 
 
 def arrow(change: int | None) -> str:

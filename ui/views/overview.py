@@ -17,13 +17,14 @@ from typing import Any
 import polars as pl
 
 from metrics import forecast, funnel, kpis
-from metrics._common import close_day
+from metrics._common import close_day, earlier_period, open_stages
 from ui.filters import Filters
-from ui.views import load
+from ui.views import Frames, empty, scope_of
 
 KPIS: tuple[str, ...] = ("won_revenue", "win_rate", "avg_won_deal", "sales_cycle", "attainment", "pipeline_coverage")
 SHORT_PERIOD_MONTHS = 6   # shorter periods show the trend of the last TREND_MONTHS months
 TREND_MONTHS = 12
+BOTTLENECK_PERIODS = 4    # earlier periods of the bottleneck's benchmark (metrics.funnel.bottleneck)
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,10 @@ def _trend(deals: pl.DataFrame, frames: Any, f: Filters) -> pl.DataFrame:
     )
 
 
-def _bottleneck(frames: Any, f: Filters) -> dict[str, Any] | None:
-    found = funnel.bottleneck(frames.deals, frames.stage_history, frames.stages, frames.reps, as_of=f.as_of,
-                              period_from=f.period_from, period_to=f.period_to)
+def _bottleneck(frames: Any, hist: _History, f: Filters) -> dict[str, Any] | None:
+    found = funnel.bottleneck(frames.deals, None, frames.stages, frames.reps, as_of=f.as_of,
+                              period_from=f.period_from, period_to=f.period_to, reach=hist.reach,
+                              earlier_periods=BOTTLENECK_PERIODS)
     found = found.filter(pl.col("is_bottleneck"))
     if found.height == 0:
         return None
@@ -154,8 +156,8 @@ def _plan_gap(frames: Any, f: Filters) -> dict[str, Any] | None:
             "gap": row["gap"], "attainment": row["attainment"]}
 
 
-def _stalled(frames: Any, f: Filters) -> dict[str, Any] | None:
-    found = funnel.stalled(frames.deals, frames.stage_history, frames.stages, as_of=f.as_of)
+def _stalled(frames: Any, hist: _History, f: Filters) -> dict[str, Any] | None:
+    found = funnel.stalled(frames.deals, None, frames.stages, as_of=f.as_of, stays=hist.stays, entries=hist.entries)
     if found.height == 0:
         return None
     by_stage = (found.group_by("stage").agg(pl.col("amount").sum().fill_null(0.0).alias("amount"))
@@ -164,9 +166,41 @@ def _stalled(frames: Any, f: Filters) -> dict[str, Any] | None:
             "stage": by_stage["stage"][0], "stage_amount": float(by_stage["amount"][0])}
 
 
+@dataclass(frozen=True)
+class _History:
+    """What the attention cards need of the stage history, aggregated in DuckDB (see metrics.funnel:
+    history_reach, completed_stays, current_stage_entries)."""
+
+    reach: pl.DataFrame
+    stays: pl.DataFrame
+    entries: pl.DataFrame
+
+
+def _frames(store: Any, f: Filters) -> tuple[Frames, _History]:
+    """What the overview reads, the cheap way: deals without names; no activities (revenue plans
+    and the headline numbers never count them); the stage history only as per-deal and per-stage
+    aggregates, never row by row."""
+    cur, scope = store.cursor(), scope_of(f)
+    none = {name: empty(name) for name in ("accounts", "activities", "leads", "stage_history")}
+    stages = store.stages_frame(cur)
+    frames = Frames(deals=store.deal_facts_in_scope(scope, cur), reps=store.reps_in_scope(scope, cur),
+                    targets=store.targets_in_scope(scope, cur), stages=stages, **none)
+    idx = open_stages(stages).select("stage", "stage_index")
+    # the bottleneck compares deals closed in this period and the earlier ones; won deals reached
+    # every stage whatever their history shows, so only lost deals need their reach
+    earliest = earlier_period(f.period_from, f.period_to, BOTTLENECK_PERIODS)
+    reach = store.history_reach_in_scope(scope, idx, cur, status="lost",
+                                         closed_from=earliest[0] if earliest else f.period_from,
+                                         closed_to=f.period_to)
+    hist = _History(reach=reach,
+                    stays=store.completed_stays_in_scope(scope, idx, cur),
+                    entries=store.current_stage_entries_in_scope(scope, f.as_of, cur))
+    return frames, hist
+
+
 def compute(store: Any, f: Filters) -> OverviewView:
     """Headline numbers with the previous period, the monthly trend and what needs attention."""
-    frames = load(store, f, tables=("deals", "reps", "stage_history", "targets", "activities"))
+    frames, hist = _frames(store, f)
     deals = frames.deals
     if deals.height == 0:
         return OverviewView(empty=True)
@@ -182,7 +216,7 @@ def compute(store: Any, f: Filters) -> OverviewView:
         empty=False, currency=single_currency(deals),
         kpis={k: now[k] for k in KPIS}, previous={k: previous[k] for k in KPIS} if previous else {},
         comparison=how, won_deals=int(now["won_deals"] or 0), trend=_trend(deals, frames, f),
-        bottleneck=_bottleneck(frames, f), plan_gap=_plan_gap(frames, f), stalled=_stalled(frames, f),
+        bottleneck=_bottleneck(frames, hist, f), plan_gap=_plan_gap(frames, f), stalled=_stalled(frames, hist, f),
     )
 
 
