@@ -47,19 +47,24 @@ def test_open_without_configuration():
     assert auth.current_user() == auth.OPEN_USER or not auth.auth_enabled()
 
 
-@pytest.fixture
-def signed_in(tmp_path, monkeypatch):
-    """Sign-in configured; `who` chooses the injected identity (None = not signed in)."""
-    roles = tmp_path / "roles.toml"
-    roles.write_text(ROLES, encoding="utf-8")
-    monkeypatch.setenv("SALESCOPE_ROLES", str(roles))
-    monkeypatch.setenv("SALESCOPE_DB", str(tmp_path / "auth.duckdb"))
+def configure_sign_in(monkeypatch, roles_file, roles_text: str, db) -> list[str | None]:
+    """Sign-in switched on with this roles file and database, caches dropped; returns `who`, whose
+    first item is the injected identity's e-mail (None = not signed in)."""
+    roles_file.write_text(roles_text, encoding="utf-8")
+    monkeypatch.setenv("SALESCOPE_ROLES", str(roles_file))
+    monkeypatch.setenv("SALESCOPE_DB", str(db))
     monkeypatch.setattr(auth, "auth_enabled", lambda: True)
     who: list[str | None] = [None]
     monkeypatch.setattr(auth, "identity", lambda: (who[0] is not None, who[0]))
     st.cache_resource.clear()
     st.cache_data.clear()
-    yield who
+    return who
+
+
+@pytest.fixture
+def signed_in(tmp_path, monkeypatch):
+    """Sign-in configured; `who` chooses the injected identity (None = not signed in)."""
+    yield configure_sign_in(monkeypatch, tmp_path / "roles.toml", ROLES, tmp_path / "auth.duckdb")
     st.cache_resource.clear()
     st.cache_data.clear()
 

@@ -24,10 +24,10 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.store_builder import build, stages_frame
+from tests.test_auth import configure_sign_in
 from tests.test_app import (  # noqa: F401  (fixtures: AppTest quirks)
     _OUTSIDE_LANG, language_outside_runs, navigation_only,
 )
-from ui import auth
 from ui.filters import quarter_start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,16 +110,7 @@ def db_file(tmp_path_factory) -> Path:
 @pytest.fixture
 def who(db_file, tmp_path, monkeypatch):
     """Sign-in configured on the hand-built company; set `who[0]` to the injected e-mail."""
-    roles = tmp_path / "roles.toml"
-    roles.write_text(ROLES, encoding="utf-8")
-    monkeypatch.setenv("SALESCOPE_ROLES", str(roles))
-    monkeypatch.setenv("SALESCOPE_DB", str(db_file))
-    monkeypatch.setattr(auth, "auth_enabled", lambda: True)
-    who: list[str | None] = [None]
-    monkeypatch.setattr(auth, "identity", lambda: (who[0] is not None, who[0]))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield who
+    yield configure_sign_in(monkeypatch, tmp_path / "roles.toml", ROLES, db_file)
     st.cache_resource.clear()
     st.cache_data.clear()
 
