@@ -182,7 +182,15 @@ ORDER BY won_revenue DESC, won_deals DESC, coalesce(n.name, u.k), u.k
 
 CUSTOMERS = f"""
 WITH {SCOPED},
-acc AS (SELECT account_id FROM accounts WHERE len({_L['segments']}) = 0 OR list_contains({_L['segments']}, size)),
+acc AS (   -- the segment's accounts; with people in scope, those its reps own or with a deal in scope
+    SELECT account_id FROM accounts
+    WHERE (len({_L['segments']}) = 0 OR list_contains({_L['segments']}, size))
+      AND (len({_L['teams']}) + len({_L['regions']}) + len({_L['reps']}) = 0
+           OR owner_rep_id IN (SELECT rep_id FROM reps WHERE (len({_L['teams']}) = 0 OR list_contains({_L['teams']}, team))
+                               AND (len({_L['regions']}) = 0 OR list_contains({_L['regions']}, region))
+                               AND (len({_L['reps']}) = 0 OR list_contains({_L['reps']}, rep_id)))
+           OR account_id IN (SELECT account_id FROM scoped))
+),
 every AS (
     SELECT account_id FROM acc WHERE account_id IS NOT NULL
     UNION SELECT account_id FROM scoped WHERE account_id IS NOT NULL

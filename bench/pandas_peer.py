@@ -247,9 +247,14 @@ def leaderboard(cur: Any, f: Filters) -> dict[str, Any]:
 def customers(cur: Any, f: Filters) -> dict[str, Any]:
     tb = _Tables(cur, f)
     d = tb.deals()
-    acc = sql.pandas(cur, "SELECT account_id, size FROM accounts")
+    acc = sql.pandas(cur, "SELECT account_id, size, owner_rep_id FROM accounts")
     if f.segments:
         acc = acc[acc["size"].isin(f.segments)]
+    if f.teams or f.regions or f.reps:   # the accounts the people in scope own or have a deal with
+        reps = sql.pandas(cur, "SELECT rep_id, team, region FROM reps")
+        reps = reps[(not f.teams or reps["team"].isin(f.teams)) & (not f.regions or reps["region"].isin(f.regions))
+                    & (not f.reps or reps["rep_id"].isin(f.reps))]
+        acc = acc[acc["owner_rep_id"].isin(reps["rep_id"]) | acc["account_id"].isin(d["account_id"].dropna())]
     every = pd.Series(pd.concat([acc["account_id"], d["account_id"]]).dropna().unique(), name="account_id")
     won = d[(d["status"] == "won") & _within(d["close_day"], f.period_from, f.period_to) & d["account_id"].notna()]
     rev = won.groupby("account_id")["amount"].sum()
