@@ -598,7 +598,7 @@ class Store:
 
     _REBUILD_INTERVALS = (
         "INSERT INTO stage_intervals SELECT deal_id, stage, entered_at, "
-        "lead(entered_at) OVER (PARTITION BY deal_id ORDER BY entered_at) FROM stage_history ORDER BY deal_id, entered_at"
+        "lead(entered_at) OVER (PARTITION BY deal_id ORDER BY entered_at, stage) FROM stage_history ORDER BY deal_id, entered_at, stage"
     )
     # the derived tables and the canonical tables each is computed from
     DERIVED_FROM: dict[str, tuple[str, ...]] = {"activity_daily": ("activities", "accounts"),

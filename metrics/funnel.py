@@ -180,7 +180,7 @@ def _stage_durations(
     `hist` is the stage history already narrowed to the scope's deals (see `_history`).
     """
     deal_cols = ["deal_id", "status", "_close_day", *keys]
-    hist = hist.sort("deal_id", "entered_at").with_columns(
+    hist = hist.sort("deal_id", "entered_at", "stage").with_columns(  # stage breaks ties: the same on every call
         pl.when(same_as_next(["deal_id"])).then(pl.col("entered_at").shift(-1)).alias("_next")
     )
     hist = hist.join(scope.select(deal_cols), on="deal_id", how="inner")
@@ -265,6 +265,50 @@ def funnel(
     cols = [*keys, "stage", "stage_index", "next_stage", "reached", "conversion_to_next",
             "pct_of_first", "median_days", "p90_days"]
     return drop_group(out.select(cols).sort(keys + ["stage_index"], nulls_last=True))
+
+
+def funnel_set(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame,
+    stages: pl.DataFrame,
+    *,
+    as_of: date,
+    period_from: date | None = None,
+    period_to: date | None = None,
+    methods: Sequence[Method] = ("reached", "strict"),
+    groupings: Sequence[str | None] = (None,),
+    cohort: Cohort = "closed_and_open",
+    currency: str | None = None,
+) -> dict[tuple[str, str | None], pl.DataFrame]:
+    """The funnel set is the funnel for several counting methods and groupings at once, keyed by
+    (method, grouping column or None): the same table as `funnel(..., method=, by=)` for each pair,
+    a grouped one over the deals whose group is known. The stage history is read once for all.
+    """
+    idx = open_stages(stages)
+    columns = [g for g in groupings if g is not None]
+    scope = with_group(deals_in_scope(prepare_deals(deals, currency), period_from, period_to, as_of, cohort), [ALL])
+    if idx.height == 0:
+        return {(m, g): funnel(deals, stage_history, stages, as_of=as_of, period_from=period_from,
+                               period_to=period_to, method=m, cohort=cohort, by=g, currency=currency)
+                for m in methods for g in groupings}
+    hist = _history(stage_history, scope)
+    durations = _stage_durations(scope, hist, idx, as_of, [ALL, *columns])
+    reached = {m: _furthest_reached(scope, hist, idx, m) for m in methods}
+    nxt = idx.select("stage_index", pl.col("stage").shift(-1).fill_null(won_stage_label(stages)).alias("next_stage"))
+    cols = ["stage", "stage_index", "next_stage", "reached", "conversion_to_next", "pct_of_first", "median_days",
+            "p90_days"]
+    out: dict[tuple[str, str | None], pl.DataFrame] = {}
+    for g in groupings:
+        keys = group_columns(g)
+        known = pl.lit(True) if g is None else pl.col(g).is_not_null()
+        stats = _completed_stats(durations.filter(known), keys).select(keys + ["stage_index", "median_days",
+                                                                              "p90_days"])
+        for m in methods:
+            counts = _reached_counts(reached[m].filter(known), idx, keys)
+            table = counts.join(nxt, on="stage_index", how="left").join(
+                stats, on=keys + ["stage_index"], how="left", nulls_equal=True)
+            out[(m, g)] = drop_group(table.select(*keys, *cols).sort(keys + ["stage_index"], nulls_last=True))
+    return out
 
 
 def _empty_funnel(scope: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -603,5 +647,5 @@ def _empty_bottleneck() -> pl.DataFrame:
     )
 
 
-__all__ = ["funnel", "time_in_stage", "stalled", "bottleneck", "furthest_stage", "history_reach", "completed_stays",
+__all__ = ["funnel", "funnel_set", "time_in_stage", "stalled", "bottleneck", "furthest_stage", "history_reach", "completed_stays",
            "current_stage_entries", "quantile_of_counts"]

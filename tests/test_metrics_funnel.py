@@ -261,3 +261,25 @@ def test_conversions_are_shares_and_reached_never_increases(
         assert reached[0] == deals.height  # every deal entered the pipeline
     days = [d for d in out["median_days"].to_list() if d is not None]
     assert all(d >= 0 for d in days)
+
+
+@settings(max_examples=40, deadline=None)
+@given(pipelines(), st.lists(st.sampled_from(["r1", "r2", None]), min_size=25, max_size=25),
+       st.sampled_from([(None, None), (date(2024, 2, 1), date(2024, 3, 31))]))
+def test_funnel_set_equals_one_funnel_per_method_and_grouping(
+    data: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame], owners: list[str | None], period: tuple
+) -> None:
+    """funnel_set gives, for every (method, grouping), the table funnel() gives for that pair on the
+    deals whose group is known (a team or rep compared side by side leaves out unassigned deals)."""
+    deals, history, stages = data
+    deals = deals.with_columns(pl.Series("owner_rep_id", owners[:deals.height], dtype=pl.String),
+                               pl.Series("team", [None if o is None else f"T{o}" for o in owners[:deals.height]],
+                                         dtype=pl.String))
+    window = {"as_of": AS_OF, "period_from": period[0], "period_to": period[1]}
+    got = funnel.funnel_set(deals, history, stages, groupings=(None, "team", "owner_rep_id"), **window)
+    assert set(got) == {(m, g) for m in ("reached", "strict") for g in (None, "team", "owner_rep_id")}
+    for (method, by), table in got.items():
+        pool = deals if by is None else deals.filter(pl.col(by).is_not_null())
+        want = funnel.funnel(pool, history, stages, method=method, by=by, **window)  # type: ignore[arg-type]
+        assert table.columns == want.columns
+        assert_data(table, want.to_dict(as_series=False))

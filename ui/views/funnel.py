@@ -54,19 +54,17 @@ def compute(store: Any, f: Filters) -> FunnelView:
         hist, inferred_from, gap = inferred_history(store, f, hist)
     teamed = with_team(deals, reps)
     args = dict(as_of=f.as_of, period_from=f.period_from, period_to=f.period_to)
-    funnels, compare, bottlenecks = {}, {}, {}
-    for method in METHODS:
-        funnels[method] = funnel.funnel(deals, hist, stages, method=method, **args)
-        compare[(method, "team")] = funnel.funnel(teamed.filter(pl.col("team").is_not_null()), hist, stages,
-                                                  method=method, by="team", **args)
-        compare[(method, "rep")] = funnel.funnel(deals.filter(pl.col("owner_rep_id").is_not_null()), hist, stages,
-                                                 method=method, by="owner_rep_id", **args)
-        bottlenecks[method] = funnel.bottleneck(deals, hist, stages, reps, method=method, **args)
+    # every method and grouping from one pass over the stage history
+    found = funnel.funnel_set(teamed, hist, stages, methods=METHODS, groupings=(None, "team", "owner_rep_id"), **args)
+    funnels = {method: found[(method, None)] for method in METHODS}
+    compare = {(method, by): found[(method, "team" if by == "team" else "owner_rep_id")]
+               for method in METHODS for by in COMPARE}
+    bottlenecks = {method: funnel.bottleneck(deals, hist, stages, reps, method=method, **args) for method in METHODS}
     names = dict(zip(reps["rep_id"].to_list(), [n or r for r, n in zip(reps["rep_id"], reps["name"])]))
     return FunnelView(
         empty=False, currency=single_currency(deals), stages=tuple(order), won_stage=_won_label(stages),
         funnels=funnels, compare=compare, bottlenecks=bottlenecks,
-        stalled=_stalled(deals, hist, stages, reps, fr.accounts, f), rep_names=names,
+        stalled=_stalled(deals, None if inferred_from else hist, stages, reps, fr.accounts, f, store), rep_names=names,
         inferred_from=inferred_from, snapshot_gap_days=gap,
     )
 
@@ -90,9 +88,18 @@ def _won_label(stages: pl.DataFrame) -> str:
     return won["name"][0] if won.height else "won"
 
 
-def _stalled(deals: pl.DataFrame, hist: pl.DataFrame, stages: pl.DataFrame, reps: pl.DataFrame,
-             accounts: pl.DataFrame, f: Filters) -> pl.DataFrame:
-    found = funnel.stalled(deals, hist, stages, as_of=f.as_of)
+def _stalled(deals: pl.DataFrame, hist: pl.DataFrame | None, stages: pl.DataFrame, reps: pl.DataFrame,
+             accounts: pl.DataFrame, f: Filters, store: Any) -> pl.DataFrame:
+    """Stalled deals; from the store's stage-interval aggregates when the history is the stored one
+    (`hist` None), else from the (inferred) history rows."""
+    if hist is None:
+        idx = open_stages(stages).select("stage", "stage_index")
+        cur = store.cursor()
+        found = funnel.stalled(deals, None, stages, as_of=f.as_of,
+                               stays=store.completed_stays_in_scope(scope_of(f), idx, cur),
+                               entries=store.current_stage_entries_in_scope(scope_of(f), f.as_of, cur))
+    else:
+        found = funnel.stalled(deals, hist, stages, as_of=f.as_of)
     owners = reps.select(pl.col("rep_id").alias("owner_rep_id"), pl.col("name").alias("owner"), "team")
     accts = accounts.select("account_id", pl.col("name").alias("account"))
     return (
