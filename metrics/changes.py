@@ -556,11 +556,6 @@ def _deals_at(table: pl.DataFrame, rows: pl.DataFrame, snapshot: date) -> pl.Dat
     return out.with_columns(pl.lit(None, pl.Float64).alias("probability"))
 
 
-def _history_until(stage_history: pl.DataFrame, day: date) -> pl.DataFrame:
-    hist = conform(stage_history, "stage_history")
-    return hist.filter(pl.col("entered_at").cast(pl.Date) <= day)
-
-
 def forecast_accuracy(
     deals: pl.DataFrame,
     stage_history: pl.DataFrame,
@@ -591,13 +586,19 @@ def forecast_accuracy(
     actual = float(won["amount"].fill_null(0.0).sum())
     days = [d for d in snapshot_dates(snapshots) if d < end and d <= as_of]
     rows = latest_rows(conform(snapshots, "deal_snapshots").filter(pl.col("snapshot_date").is_in(days)))
+    # the history as open-stage indexes by day, once; each snapshot's reach is its rows up to that day
+    staged = conform(stage_history, "stage_history").join(
+        open_stages(stages).select("stage", "stage_index"), on="stage", how="inner"
+    ).select("deal_id", "stage_index", pl.col("entered_at").cast(pl.Date).alias("_day"))
     frames = []
     for day in days:
         then = _deals_at(table, rows, day)
         window = {"as_of": day, "period_from": period_from, "period_to": end}
+        reach = (staged.filter(pl.col("_day") <= day).group_by("deal_id")
+                 .agg(pl.col("stage_index").max().cast(pl.Int64).alias("hist_idx")))
         runs = {
             "weighted": lambda: forecast_weighted(then, stages, use_deal_probability=False, **window),
-            "historical": lambda: forecast_historical(then, _history_until(stage_history, day), stages, **window),
+            "historical": lambda: forecast_historical(then, None, stages, reach=reach, **window),
             "run_rate": lambda: forecast_run_rate(then, **window),
         }
         for method in methods:

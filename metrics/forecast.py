@@ -402,6 +402,7 @@ def forecast_historical(
     by: str | Sequence[str] | None = None,
     z: float = Z_80,
     currency: str | None = None,
+    reach: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The historical forecast adds to the revenue already won each open deal expected to close in
     the period, multiplied by how often past deals at the same stage and age ended up won.
@@ -413,7 +414,9 @@ def forecast_historical(
     in buckets starting at `age_edges`, default 0/30/90/180 days). Its rate comes from closed deals
     that reached that stage and lived at least the bucket's lower bound; when fewer than
     `min_deals` (default 5) such deals exist, the stage's rate over all ages is used, then the
-    overall win rate, then the stage probability. `by` groups by deal columns.
+    overall win rate, then the stage probability. `by` groups by deal columns. `reach`
+    (`metrics.funnel.history_reach` of the stage history) may be given instead of `stage_history`
+    (same result).
 
     Columns: as `forecast_weighted`, with method "historical".
     """
@@ -423,7 +426,7 @@ def forecast_historical(
     prepared = with_group(prepare_deals(deals, currency), keys)
     idx = open_stages(stages)
     closed = closed_in(prepared, None, as_of)
-    trained = furthest_stage(closed, stage_history, stages).with_columns(
+    trained = furthest_stage(closed, stage_history, stages, reach=reach).with_columns(
         _age_bucket(days_between(pl.col("created_on"), pl.col("_close_day")), edges).alias("_bucket"),
         (pl.col("status") == WON).cast(pl.Int64).alias("_won"),
     )
@@ -446,7 +449,7 @@ def forecast_historical(
         .agg(rate.alias("_stage"), pl.col("_n").sum().alias("_stage_n"))
     )
     overall = trained["_won"].mean() if trained.height else None
-    rest = furthest_stage(_rest(prepared, as_of, period_from, period_to), stage_history, stages)
+    rest = furthest_stage(_rest(prepared, as_of, period_from, period_to), stage_history, stages, reach=reach)
     age = days_between(pl.col("created_on"), pl.lit(as_of))
     rest = (
         rest.with_columns(_age_bucket(age, edges).clip(lower_bound=0).alias("bucket"))

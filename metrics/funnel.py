@@ -126,15 +126,19 @@ def _furthest_reached(
 
 
 def furthest_stage(
-    deals: pl.DataFrame, stage_history: pl.DataFrame, stages: pl.DataFrame, method: Method = "reached"
+    deals: pl.DataFrame, stage_history: pl.DataFrame | None, stages: pl.DataFrame, method: Method = "reached",
+    reach: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The furthest stage of a deal is the latest pipeline stage it is known to have reached.
 
     Returns the deals with an added `max_idx` column: the 0-based index of that open stage in
     pipeline order, by the rules of `funnel` (`method` "reached", the default, or "strict"); won
-    deals reached the last open stage.
+    deals reached the last open stage. With the "reached" method `reach` (`history_reach` of the
+    stage history) may be given instead of `stage_history` (same result).
     """
     prepared = prepare_deals(deals)
+    if method == "reached" and reach is not None:
+        return _furthest_reached(prepared, None, open_stages(stages), method, reach)
     return _furthest_reached(prepared, _history(stage_history, prepared), open_stages(stages), method)
 
 

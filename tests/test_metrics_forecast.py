@@ -206,3 +206,22 @@ def test_forecast_ranges_bracket_the_expectation(rows) -> None:
         assert row["expected_rest"] <= row["high_rest"] + 1e-6
         if row["method"] != "run_rate":
             assert row["high_rest"] <= row["open_pipeline"] + 1e-6
+
+
+def test_historical_forecast_from_reach_equals_from_history(deals) -> None:
+    """l1 lost in Qualify but its history shows it in Propose; o2 sits in Qualify after Propose: the
+    reach of the history (metrics.funnel.history_reach) gives the same forecast as the rows."""
+    from metrics.funnel import history_reach
+
+    history = frame("stage_history", {
+        "deal_id": ["l1", "l1", "o2", "o2", "w1"],
+        "stage": ["Qualify", "Propose", "Propose", "Qualify", "Won"],
+        "entered_at": ["2024-03-01 00:00:00", "2024-03-20 00:00:00", "2024-03-05 00:00:00",
+                       "2024-04-01 00:00:00", "2024-04-10 00:00:00"],
+    })
+    kw = dict(as_of=AS_OF, age_edges=(0, 30), min_deals=2, **Q2)
+    rows = forecast.forecast_historical(deals, history, STAGES, **kw)
+    reach = forecast.forecast_historical(deals, None, STAGES, reach=history_reach(history, STAGES), **kw)
+    assert rows.equals(reach)
+    plain = forecast.forecast_historical(deals, empty("stage_history"), STAGES, **kw)
+    assert rows["forecast"][0] != plain["forecast"][0]   # the history does change the rates here
