@@ -532,19 +532,20 @@ def forecast_run_rate(
 
 def forecasts(
     deals: pl.DataFrame,
-    stage_history: pl.DataFrame,
+    stage_history: pl.DataFrame | None,
     stages: pl.DataFrame,
     *,
     as_of: date,
     period_from: date,
     period_to: date,
     currency: str | None = None,
+    reach: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The forecast comparison shows the three forecasts for the period side by side: stage-
     weighted, historical and run-rate.
 
     Each row is one method with its expected total for the period and its low/high range, using
-    each method's defaults.
+    each method's defaults. `reach` may stand in for `stage_history` (see `forecast_historical`).
 
     Columns: as `forecast_weighted`, one row per method.
     """
@@ -552,7 +553,7 @@ def forecasts(
     return pl.concat(
         [
             forecast_weighted(deals, stages, **kw),  # type: ignore[arg-type]
-            forecast_historical(deals, stage_history, stages, **kw),  # type: ignore[arg-type]
+            forecast_historical(deals, stage_history, stages, reach=reach, **kw),  # type: ignore[arg-type]
             forecast_run_rate(deals, **kw),  # type: ignore[arg-type]
         ],
         how="vertical",

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from metrics import changes, forecast, kpis
+from metrics import changes, forecast, funnel, kpis
 from ui.filters import Filters
 from ui.views import load, scope_of
 from ui.views.customers import same_point, single_currency
@@ -76,8 +76,9 @@ def compute(store: Any, f: Filters) -> ForecastView:
     rep_rows = forecast.plan_vs_actual(**plan, **span, scope="rep", win_rate=rate).rename({"scope_id": "rep_id"})
     rep_rows = rep_rows.join(names, on="rep_id", how="left").with_columns(pl.coalesce("rep", "rep_id").alias("rep"))
     team_rows = forecast.plan_vs_actual(**plan, **span, scope="team", win_rate=rate).rename({"scope_id": "team"})
-    fc = forecast.forecasts(deals, fr.stage_history, fr.stages, as_of=f.as_of, period_from=f.period_from,
-                            period_to=f.period_to)
+    reach = funnel.history_reach(fr.stage_history, fr.stages)   # once for the period's and the months' forecasts
+    fc = forecast.forecasts(deals, None, fr.stages, as_of=f.as_of, period_from=f.period_from,
+                            period_to=f.period_to, reach=reach)
     snaps = store.snapshots_in_scope(scope_of(f), store.cursor())
     points = changes.forecast_accuracy(deals, fr.stage_history, fr.stages, snaps, as_of=f.as_of,
                                        period_from=f.period_from, period_to=f.period_to)
@@ -85,7 +86,7 @@ def compute(store: Any, f: Filters) -> ForecastView:
         empty=False, bounded=True, currency=currency, has_targets=has_targets,
         total=total.row(0, named=True) if total.height else {},
         previous=_previous(deals, fr.targets, reps, f), win_rate=rate, monthly=monthly,
-        month_forecasts=_month_forecasts(deals, fr.stage_history, fr.stages, f),
+        month_forecasts=_month_forecasts(deals, reach, fr.stages, f),
         forecasts=fc.select("method", *FORECAST_COLUMNS),
         reps=_with_status(rep_rows).select("rep_id", "rep", "team", *_PLAN_COLUMNS, "status"),
         teams=_with_status(team_rows).select("team", *_PLAN_COLUMNS, "status"),
@@ -121,15 +122,16 @@ def _previous(deals: pl.DataFrame, targets: pl.DataFrame, reps: pl.DataFrame, f:
     return {"actual": actual, "target": target, "attainment": actual / target if target else None}
 
 
-def _month_forecasts(deals: pl.DataFrame, history: pl.DataFrame, stages: pl.DataFrame, f: Filters) -> pl.DataFrame:
-    """The three forecasts for each month of the period that is not over yet."""
+def _month_forecasts(deals: pl.DataFrame, reach: pl.DataFrame, stages: pl.DataFrame, f: Filters) -> pl.DataFrame:
+    """The three forecasts for each month of the period that is not over yet (`reach`: the stage
+    history's `metrics.funnel.history_reach`)."""
     frames = []
     start = f.period_from.replace(day=1)
     while start <= f.period_to:
         end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
         lo, hi = max(start, f.period_from), min(end, f.period_to)
         if hi >= f.as_of:
-            fc = forecast.forecasts(deals, history, stages, as_of=f.as_of, period_from=lo, period_to=hi)
+            fc = forecast.forecasts(deals, None, stages, as_of=f.as_of, period_from=lo, period_to=hi, reach=reach)
             frames.append(fc.select(pl.lit(lo).alias("period_start"), "method", "forecast", "forecast_low",
                                     "forecast_high"))
         start = end + timedelta(days=1)
