@@ -9,21 +9,19 @@ path: data/ never imports ui/), so the report and the dashboard speak the same w
 from __future__ import annotations
 
 import html
-import tomllib
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from data.locales import catalog
 from data.store import Store
 from metrics.agenda import Agenda, meeting_agenda
 from metrics.schema import empty
 
 LANGS: tuple[str, ...] = ("en", "zh", "tr")
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "ui" / "locales"
 TABLES = ("deals", "reps", "accounts", "targets", "stages", "stage_history")   # no activities: none are shown
 BAR_COLOURS = {"total": "#0072B2", "increase": "#009E73", "decrease": "#D55E00"}
 FONT = "'Noto Sans CJK SC','Noto Sans SC','Microsoft YaHei','PingFang SC',Inter,Arial,sans-serif"
@@ -35,26 +33,6 @@ CHECKS = ("overdue_close", "missing_amount", "skipped_stages", "duplicate", "mis
 
 
 # ------------------------------------------------------------------------------------ labels
-def _flatten(prefix: str, node: dict[str, Any], out: dict[str, str]) -> None:
-    for key, value in node.items():
-        full = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict):
-            _flatten(full, value, out)
-        else:
-            out[full] = str(value)
-
-
-@lru_cache(maxsize=None)
-def catalog(lang: str) -> dict[str, str]:
-    """The strings of one language from ui/locales/<lang>.toml ({dotted.key: text})."""
-    path = LOCALES_DIR / f"{lang}.toml"
-    out: dict[str, str] = {}
-    if path.is_file():
-        with path.open("rb") as fh:
-            _flatten("", tomllib.load(fh), out)
-    return out
-
-
 @dataclass(frozen=True)
 class Words:
     """Labels, numbers and dates in one language (the report's small copy of ui.i18n / ui.format)."""

@@ -933,11 +933,10 @@ class Store:
         try:
             if _one(cur, SQL[table]["any_stored"])[0]:
                 return False
-            before = int(_one(cur, SQL[table]["count_batch"], [batch_id])[0])
             cur.execute(SQL[table]["insert_frame"], [batch_id])
         finally:
             cur.unregister("incoming_frame")
-        stored = int(_one(cur, SQL[table]["count_batch"], [batch_id])[0]) - before
+        stored = int(_one(cur, SQL[table]["count_batch"], [batch_id])[0])   # a batch writes a table once
         if stored != rows.height:  # never report rows as stored that were not
             raise RuntimeError(f"storing {table}: {stored} of {rows.height} rows arrived")
         return True

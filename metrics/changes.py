@@ -635,7 +635,11 @@ def forecast_mape(accuracy: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def best_method(accuracy: pl.DataFrame, *, min_snapshots: int = 3, default: str = "weighted") -> str:
+MIN_ACCURACY_SNAPSHOTS = 3  # snapshots a method's accuracy needs before it may pick the default method
+
+
+def best_method(accuracy: pl.DataFrame, *, min_snapshots: int = MIN_ACCURACY_SNAPSHOTS,
+                default: str = "weighted") -> str:
     """The best forecast method is the one whose past forecasts were closest to the revenue actually
     won (lowest MAPE), once at least three snapshots of history could be checked.
 
@@ -651,7 +655,7 @@ def best_method(accuracy: pl.DataFrame, *, min_snapshots: int = 3, default: str 
 
 
 __all__ = [
-    "ACCURACY_SCHEMA", "BARS", "METHODS", "PipelineChange", "pipeline_change", "change_summary", "latest_rows", "snapshot_dates",
+    "ACCURACY_SCHEMA", "BARS", "MIN_ACCURACY_SNAPSHOTS", "METHODS", "PipelineChange", "pipeline_change", "change_summary", "latest_rows", "snapshot_dates",
     "resolve_snapshot", "close_date_pushes", "slipped_deals", "slipped_by_rep", "slipped_close_dates", "pipeline_at", "pipeline_trend",
     "infer_stage_history", "deals_at_snapshot", "forecast_accuracy", "forecast_mape", "best_method",
 ]

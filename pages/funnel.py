@@ -17,13 +17,6 @@ lang, dark = current_lang(), st.context.theme.type == "dark"
 CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "salescope_funnel"}}
 
 
-def _formats(kinds: dict[str, str]) -> dict:
-    number = {"money": "localized", "int": "localized", "pct": "percent", "days": "%.0f"}
-    out = {col: st.column_config.NumberColumn(col, format=number[k]) for col, k in kinds.items() if k in number}
-    out.update({col: st.column_config.DateColumn(col, format="YYYY-MM-DD") for col, k in kinds.items() if k == "date"})
-    return out
-
-
 st.title(t("funnel.title"))
 view = cache.view("funnel", f)
 if view.empty:
@@ -85,7 +78,8 @@ st.plotly_chart(fig, theme=None, key="funnel_chart", on_select=_pick_stage, sele
 st.caption(t("funnel.click_hint"))
 table, kinds = fv.funnel_table(view, method, basis, lang)
 with st.expander(t("funnel.rows_behind")):
-    widgets.table_with_downloads(table, "salescope_funnel", "funnel_rows", column_config=_formats(kinds))
+    widgets.table_with_downloads(table, "salescope_funnel", "funnel_rows",
+                                 column_config=widgets.column_formats(kinds))
 
 # ---------------------------------------------------------------------------------- compare
 st.subheader(t("funnel.compare_title"))
@@ -107,7 +101,7 @@ bottlenecks, kinds = fv.bottleneck_table(view, method, lang)
 if bottlenecks.height:
     st.markdown(f"**{t('funnel.bottlenecks_title')}**")
     widgets.table_with_downloads(bottlenecks, "salescope_bottlenecks", "funnel_bottlenecks",
-                                 column_config=_formats(kinds))
+                                 column_config=widgets.column_formats(kinds))
 
 # ----------------------------------------------------------------------------- stalled deals
 st.subheader(t("funnel.stalled_title"))
@@ -118,7 +112,8 @@ st.caption(t("funnel.stalled_caption", count=fmt.number(rows.height),
              amount=fmt.money(float(rows["amount"].fill_null(0).sum()) if rows.height else 0.0, cur)))
 if rows.height:
     table, kinds = fv.stalled_table(rows, lang)
-    widgets.table_with_downloads(table, "salescope_stalled", "funnel_stalled", column_config=_formats(kinds),
+    widgets.table_with_downloads(table, "salescope_stalled", "funnel_stalled",
+                                 column_config=widgets.column_formats(kinds),
                                  height=420)
 else:
     st.info(t("funnel.no_stalled"), icon=":material/check_circle:")

@@ -19,13 +19,6 @@ TROPHY = ":material/emoji_events:"
 CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "salescope_effort"}}
 
 
-def _formats(kinds: dict[str, str]) -> dict:
-    number = {"money": "localized", "int": "localized", "pct": "percent"}
-    out = {col: st.column_config.NumberColumn(col, format=number[k]) for col, k in kinds.items() if k in number}
-    out.update({col: st.column_config.DateColumn(col, format="YYYY-MM-DD") for col, k in kinds.items() if k == "date"})
-    return out
-
-
 st.title(t("leaderboard.title"))
 view = cache.view("leaderboard", f)
 if view.empty:
@@ -63,7 +56,7 @@ with left:
     st.subheader(t("leaderboard.ranked_title", measure=t(f"leaderboard.measure_{measure}")))
     table, kinds = lv.board_table(view, by, measure, lang)
     widgets.table_with_downloads(table, f"salescope_leaderboard_{by}", "leaderboard_board",
-                                 column_config=_formats(kinds), height=520)
+                                 column_config=widgets.column_formats(kinds), height=520)
     st.caption(t("leaderboard.rank_note", min=lv.MIN_CLOSED) + " " + t("leaderboard.note.idle"))
 
 pick_key = f"leaderboard_pick_{by}"
@@ -113,7 +106,8 @@ st.caption(t("leaderboard.deals_summary", won=fmt.number(n["won"]), won_amount=f
              lost=fmt.number(n["lost"]), open=fmt.number(n["open"]), open_amount=fmt.money(n["open_amount"], cur)))
 if rows.height:
     table, kinds = lv.deals_table(rows, lang)
-    widgets.table_with_downloads(table, "salescope_deals", "leaderboard_deals", column_config=_formats(kinds),
+    widgets.table_with_downloads(table, "salescope_deals", "leaderboard_deals",
+                                 column_config=widgets.column_formats(kinds),
                                  height=400)
 
 with st.expander(t("common.how_computed"), icon=":material/help:"):

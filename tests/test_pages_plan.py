@@ -405,10 +405,10 @@ def test_funnel_infers_stage_history_from_snapshots(three_snapshots):
     assert {r["stage"]: r["median_days"] for r in with_file.funnels["reached"].iter_rows(named=True)}["Proposal"] == 9
 
 
-def test_funnel_page_says_time_in_stage_is_inferred(db):
+def test_funnel_page_says_time_in_stage_is_inferred(db, monkeypatch):
     three_snapshot_store(db).close()
     gc.collect()
-    test_app._OUTSIDE_LANG[0] = "zh"
+    test_app.same_language_outside_runs(monkeypatch, "zh")
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.query_params["lang"] = "zh"
     at.query_params["period"] = "all_time"

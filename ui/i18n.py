@@ -6,34 +6,12 @@ tests fail when any language lacks a key that English has.
 """
 from __future__ import annotations
 
-import tomllib
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+from data.locales import LOCALES_DIR, catalog  # noqa: F401  (one reader for the app and the HTML report)
+
 LANGUAGES: dict[str, str] = {"en": "English", "zh": "简体中文", "tr": "Türkçe"}
 DEFAULT_LANG = "en"
-
-
-def _flatten(prefix: str, node: dict[str, Any], out: dict[str, str]) -> None:
-    for key, value in node.items():
-        full = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict):
-            _flatten(full, value, out)
-        else:
-            out[full] = str(value)
-
-
-@lru_cache(maxsize=None)
-def catalog(lang: str) -> dict[str, str]:
-    """All strings of one language as {dotted.key: text}."""
-    path = LOCALES_DIR / f"{lang}.toml"
-    out: dict[str, str] = {}
-    if path.is_file():
-        with path.open("rb") as fh:
-            _flatten("", tomllib.load(fh), out)
-    return out
 
 
 def current_lang() -> str:

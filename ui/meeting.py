@@ -19,6 +19,7 @@ from ui import format as fmt
 from ui.charts import history as history_charts
 from ui.charts import meeting as charts
 from ui.i18n import current_lang, t
+from ui.views.forecast import accuracy_note
 from ui.views.history import formatted, signed
 from ui.views.meeting import MeetingView, anonymise, band
 
@@ -233,11 +234,10 @@ def _forecast(view: MeetingView, anon: bool) -> None:
 
 def best_note(ag: Agenda) -> str:
     """Which forecast is shown first, and why (measured accuracy, or the default)."""
-    row = ag.accuracy.filter(pl.col("method") == ag.best_method)
-    n = int(row["snapshots"][0]) if row.height else 0
-    if n >= 3 and row["mape"][0] is not None:
-        return t("meeting.best_method", method=t(f"meeting.method_{ag.best_method}"), mape=fmt.pct(row["mape"][0]),
-                 n=fmt.number(n))
+    key, measured = accuracy_note(ag.accuracy, ag.best_method)   # the Forecast page's rule
+    if key == "forecast.best_method":
+        return t("meeting.best_method", method=t(f"meeting.method_{ag.best_method}"),
+                 mape=fmt.pct(measured["mape"]), n=fmt.number(measured["n"]))
     return t("meeting.default_method")
 
 

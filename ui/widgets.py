@@ -247,6 +247,14 @@ def filter_bar() -> "filters.Filters":
 
 
 # ---------------------------------------------------------------------------------------------- tables
+def column_formats(kinds: dict[str, str]) -> dict:
+    """Streamlit column configs for a table whose columns are tagged money / int / pct / days / date."""
+    number = {"money": "localized", "int": "localized", "pct": "percent", "days": "%.0f"}
+    out = {col: st.column_config.NumberColumn(col, format=number[k]) for col, k in kinds.items() if k in number}
+    out.update({col: st.column_config.DateColumn(col, format="YYYY-MM-DD") for col, k in kinds.items() if k == "date"})
+    return out
+
+
 def formatted_table(df: pl.DataFrame, name: str, key: str, head, *, labels: dict[str, dict[str, str]] | None = None,
                     pct: tuple[str, ...] = (), num: tuple[str, ...] = (), ratio: tuple[str, ...] = ()) -> None:
     """A table with translated headers (`head(column)`) and downloads: percentages, whole amounts,

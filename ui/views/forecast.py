@@ -177,7 +177,7 @@ def accuracy_note(accuracy: pl.DataFrame, best: str) -> tuple[str, dict[str, Any
     best method once three snapshots could be checked, else how many there are so far)."""
     row = accuracy.filter(pl.col("method") == best) if accuracy.height else accuracy
     n = int(row["snapshots"][0]) if row.height else 0
-    if n >= 3 and row["mape"][0] is not None:
+    if n >= changes.MIN_ACCURACY_SNAPSHOTS and row["mape"][0] is not None:
         return "forecast.best_method", {"method": best, "mape": row["mape"][0], "n": n}
     most = int(accuracy["snapshots"].max() or 0) if accuracy.height else 0
     return "forecast.default_method", {"method": best, "n": most}
