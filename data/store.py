@@ -138,6 +138,12 @@ LOOKUP_SQL: dict[tuple[str, bool], str] = {
     ("deals", False): "SELECT deal_id, name FROM deals",
     ("deals", True): f"SELECT deal_id, name FROM deals WHERE {_NOT_DEMO}",
 }
+# The values of an upload (registered as ref_values) that are not the id of a stored deal: when there are
+# none, the upload names its deals by id and the whole deal lookup (ids and names) is not needed.
+UNKNOWN_DEALS_SQL: dict[bool, str] = {
+    False: "SELECT r.v FROM ref_values r WHERE NOT EXISTS (SELECT 1 FROM deals d WHERE d.deal_id = r.v)",
+    True: f"SELECT r.v FROM ref_values r WHERE NOT EXISTS (SELECT 1 FROM deals d WHERE d.deal_id = r.v AND {_NOT_DEMO})",
+}
 
 
 @dataclass
@@ -346,6 +352,16 @@ class Store:
     def deal_lookup(self, cur: duckdb.DuckDBPyConnection | None = None, without_demo: bool = False) -> pl.DataFrame:
         """Deal ids and names, for files that point at deals by name (Salesforce WhatId, OpportunityName)."""
         return _pl(cur or self.cursor(), LOOKUP_SQL[("deals", without_demo)])
+
+    def unknown_deal_ids(self, values: pl.Series, cur: duckdb.DuckDBPyConnection | None = None,
+                         without_demo: bool = False) -> pl.Series:
+        """The values (distinct, non-null text) that are not the id of a stored deal."""
+        cur = cur or self.cursor()
+        cur.register("ref_values", pl.DataFrame({"v": values.cast(pl.String)}))
+        try:
+            return _pl(cur, UNKNOWN_DEALS_SQL[without_demo])["v"]
+        finally:
+            cur.unregister("ref_values")
 
     def saved_mapping(self, header_key: str, cur: duckdb.DuckDBPyConnection | None = None) -> tuple[str, dict[str, str]] | None:
         """The confirmed mapping saved for a header set: (kind, {source: field})."""
@@ -568,10 +584,14 @@ class Store:
         seg = ("segments",) if scope.get("segments") else ()
         return tuple(dict.fromkeys(rep + seg + keys))
 
-    def deal_facts_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+    def deal_facts_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None,
+                            columns: tuple[str, ...] = _DEAL_FACTS) -> pl.DataFrame:
         """The deals of `deals_in_scope` with only the columns the metrics read (no names, reasons,
-        sources): a fraction of the transfer cost of whole rows."""
-        cols = ", ".join(f"d.{c}" for c in self._DEAL_FACTS)
+        sources): a fraction of the transfer cost of whole rows; `columns` narrows them further
+        (any of `_DEAL_FACTS`)."""
+        if not set(columns) <= set(self._DEAL_FACTS):
+            raise ValueError(f"not a deal fact: {sorted(set(columns) - set(self._DEAL_FACTS))}")
+        cols = ", ".join(f"d.{c}" for c in columns)
         return self._scoped(f"SELECT {cols} FROM ({self._DEALS_IN_SCOPE}) d", scope, cur,
                             ("teams", "regions", "reps", "products", "segments"))
 
@@ -717,6 +737,44 @@ class Store:
             f"    AND (len($teams) + len($regions) + len($reps) = 0 OR s.owner_rep_id IN ({self._REPS_IN_SCOPE}))) "
             f"ORDER BY snapshot_date, deal_id, batch_id",
             scope, cur, ("teams", "regions", "reps", "products", "segments"))
+
+    def deal_snapshot_rows_in_scope(self, scope: dict[str, Any], before: date | None = None,
+                                    cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """The rows of `snapshots_in_scope` (deals in scope only) before the latest upload per date and
+        deal is picked, optionally only of snapshots dated before `before`: every upload's row with
+        its batch_id, sorted by snapshot_date, deal_id, batch_id, so `metrics.changes.latest_rows`
+        picks the latest in one pass."""
+        sql = (f"SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id, batch_id "
+               f"FROM deal_snapshots s "
+               f"WHERE (CAST($before AS DATE) IS NULL OR s.snapshot_date < CAST($before AS DATE)) "
+               f"AND s.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE})) "
+               f"ORDER BY snapshot_date, deal_id, batch_id")
+        cur = cur or self.cursor()
+        cur.complete()
+        return cur.sql(sql, params=self._scope_params(scope) | {"before": before}).pl()
+
+    def history_reaches_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, days: list[date],
+                                 cur: duckdb.DuckDBPyConnection | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Both reaches of the stage history of the deals in scope, from one scan of it:
+        - deal_id, hist_idx: the furthest open stage each deal's history shows —
+          `metrics.funnel.history_reach` (as `history_reach_in_scope`);
+        - deal_id, snapshot_date, hist_idx: the same by each of `days` (rows entered on or before
+          it) — `metrics.changes.history_reach_by_day`.
+        Neither is sorted."""
+        days = sorted(set(days))
+        # r0, r1, ...: generated names; the days themselves are bound ($d0, $d1, ...)
+        cols = "".join(f", CAST(max(i.stage_index) FILTER (CAST(h.entered_at AS DATE) <= CAST($d{n} AS DATE)) "
+                       f"AS BIGINT) AS r{n}" for n in range(len(days)))
+        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx{cols} "
+               f"FROM stage_history h JOIN stage_idx i ON i.stage = h.stage "
+               f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE})) GROUP BY 1")
+        params = self._scope_params(scope) | {f"d{n}": d for n, d in enumerate(days)}
+        wide = self._with_stage_index(cur or self.cursor(), stage_index, sql, params)
+        schema = {"deal_id": pl.String, "snapshot_date": pl.Date, "hist_idx": pl.Int64}
+        frames = [wide.select("deal_id", pl.lit(d, pl.Date).alias("snapshot_date"), pl.col(f"r{n}").alias("hist_idx"))
+                  .filter(pl.col("hist_idx").is_not_null()) for n, d in enumerate(days)]
+        by_day = pl.concat(frames, how="vertical").cast(schema) if frames else pl.DataFrame(schema=schema)
+        return wide.select("deal_id", "hist_idx"), by_day
 
     def deal_names_in_scope(self, scope: dict[str, Any], deal_ids: list[str],
                             cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:

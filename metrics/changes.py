@@ -556,9 +556,34 @@ def _deals_at(table: pl.DataFrame, rows: pl.DataFrame, snapshot: date) -> pl.Dat
     return out.with_columns(pl.lit(None, pl.Float64).alias("probability"))
 
 
+_FORECAST_COLS = ("deal_id", "owner_rep_id", "product", "amount", "currency", "stage", "status", "created_on",
+                  "close_date", "closed_on", "probability")
+
+
+def history_reach_by_day(stage_history: pl.DataFrame, stages: pl.DataFrame, days: Sequence[date]) -> pl.DataFrame:
+    """The history reach of a deal at a day is the furthest open stage its stage history shows it
+    in by that day: `metrics.funnel.history_reach` of the rows entered on or before the day (by date).
+
+    One block of rows per given day; deals without such a row by that day are absent.
+    Columns: deal_id, snapshot_date (the day), hist_idx (Int64). Sorted by snapshot_date, deal_id.
+    """
+    staged = conform(stage_history, "stage_history").join(
+        open_stages(stages).select("stage", "stage_index"), on="stage", how="inner"
+    ).select("deal_id", "stage_index", pl.col("entered_at").cast(pl.Date).alias("_day"))
+    frames = [
+        staged.filter(pl.col("_day") <= day).group_by("deal_id")
+        .agg(pl.col("stage_index").max().cast(pl.Int64).alias("hist_idx"))
+        .select("deal_id", pl.lit(day, pl.Date).alias("snapshot_date"), "hist_idx")
+        for day in sorted(set(days))
+    ]
+    schema = {"deal_id": pl.String, "snapshot_date": pl.Date, "hist_idx": pl.Int64}
+    out = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
+    return out.sort("snapshot_date", "deal_id")
+
+
 def forecast_accuracy(
     deals: pl.DataFrame,
-    stage_history: pl.DataFrame,
+    stage_history: pl.DataFrame | None,
     stages: pl.DataFrame,
     snapshots: pl.DataFrame,
     *,
@@ -566,6 +591,7 @@ def forecast_accuracy(
     period_from: date,
     period_to: date,
     methods: Sequence[str] = METHODS,
+    reaches: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Forecast accuracy compares, for each past snapshot, what each forecast method predicted from
     the pipeline as it stood then with the revenue actually won.
@@ -574,6 +600,9 @@ def forecast_accuracy(
     complete; snapshots taken before that day are evaluated. Methods: weighted (stage
     probabilities), historical and run-rate, as in metrics.forecast with their defaults.
 
+    `reaches` (`history_reach_by_day` of the stage history for the snapshot dates, or more) may be
+    given instead of `stage_history` (same result).
+
     Columns: snapshot_date, method, forecast, actual, error (forecast − actual), abs_pct_error
     (|error| / actual; null when nothing was won). Sorted by snapshot_date, method.
     """
@@ -581,21 +610,22 @@ def forecast_accuracy(
     schema = ACCURACY_SCHEMA
     if end < period_from:
         return pl.DataFrame(schema=schema)
-    table = conform(deals, "deals")
+    # only the columns the forecasts read (the others would be carried through every join for nothing)
+    table = conform(deals, "deals").select(_FORECAST_COLS)
     won = table.filter((pl.col("status") == WON) & within(close_day(), period_from, end))
     actual = float(won["amount"].fill_null(0.0).sum())
     days = [d for d in snapshot_dates(snapshots) if d < end and d <= as_of]
     rows = latest_rows(conform(snapshots, "deal_snapshots").filter(pl.col("snapshot_date").is_in(days)))
-    # the history as open-stage indexes by day, once; each snapshot's reach is its rows up to that day
-    staged = conform(stage_history, "stage_history").join(
-        open_stages(stages).select("stage", "stage_index"), on="stage", how="inner"
-    ).select("deal_id", "stage_index", pl.col("entered_at").cast(pl.Date).alias("_day"))
+    if reaches is None:
+        reaches = history_reach_by_day(stage_history, stages, days)
+    reaches = reaches.filter(pl.col("snapshot_date").is_in(days)).partition_by(
+        "snapshot_date", as_dict=True, include_key=False)
+    no_reach = pl.DataFrame(schema={"deal_id": pl.String, "hist_idx": pl.Int64})
     frames = []
     for day in days:
         then = _deals_at(table, rows, day)
         window = {"as_of": day, "period_from": period_from, "period_to": end}
-        reach = (staged.filter(pl.col("_day") <= day).group_by("deal_id")
-                 .agg(pl.col("stage_index").max().cast(pl.Int64).alias("hist_idx")))
+        reach = reaches.get((day,), no_reach).select("deal_id", pl.col("hist_idx").cast(pl.Int64))
         runs = {
             "weighted": lambda: forecast_weighted(then, stages, use_deal_probability=False, **window),
             "historical": lambda: forecast_historical(then, None, stages, reach=reach, **window),
@@ -657,5 +687,5 @@ def best_method(accuracy: pl.DataFrame, *, min_snapshots: int = MIN_ACCURACY_SNA
 __all__ = [
     "ACCURACY_SCHEMA", "BARS", "MIN_ACCURACY_SNAPSHOTS", "METHODS", "PipelineChange", "pipeline_change", "change_summary", "latest_rows", "snapshot_dates",
     "resolve_snapshot", "close_date_pushes", "slipped_deals", "slipped_by_rep", "slipped_close_dates", "pipeline_at", "pipeline_trend",
-    "infer_stage_history", "deals_at_snapshot", "forecast_accuracy", "forecast_mape", "best_method",
+    "infer_stage_history", "deals_at_snapshot", "history_reach_by_day", "forecast_accuracy", "forecast_mape", "best_method",
 ]

@@ -14,7 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from metrics import changes, forecast, funnel, kpis
+from metrics import changes, forecast, kpis
+from metrics._common import open_stages
 from ui.filters import Filters
 from ui.views import load, scope_of
 from ui.views.customers import same_point, single_currency
@@ -57,16 +58,20 @@ class ForecastView:
 
 def compute(store: Any, f: Filters) -> ForecastView:
     """Plan versus actual by month, the three forecasts, attainment by rep and team."""
-    fr = load(store, f, tables=("deals", "reps", "targets", "stage_history", "accounts"))
-    deals, reps = fr.deals, fr.reps
+    cur, scope = store.cursor(), scope_of(f)
+    # the stage history is never loaded: its reach (now and at each snapshot) is aggregated in DuckDB
+    fr = load(store, f, tables=("deals", "reps", "targets", "accounts") if f.bounded else ("reps", "targets"))
+    deals = fr.deals if f.bounded else store.deal_facts_in_scope(scope, cur, columns=_PLAN_FACTS)
+    reps = fr.reps
     if deals.height == 0 and fr.targets.height == 0:
         return _empty(f)
     plan = dict(deals=deals, targets=fr.targets, reps=reps, activities=fr.activities, as_of=f.as_of)
-    monthly = forecast.plan_vs_actual(**plan, period_from=f.period_from, period_to=f.period_to, grain="month")
+    rate = forecast.historical_win_rate(deals, as_of=f.as_of)
+    monthly = forecast.plan_vs_actual(**plan, period_from=f.period_from, period_to=f.period_to, grain="month",
+                                      win_rate=rate)
     monthly = monthly.select("period_start", "period_end", "target", "actual", "attainment", "pipeline")
     currency = single_currency(deals)
     has_targets = fr.targets.filter(pl.col("measure") == "revenue").height > 0
-    rate = forecast.historical_win_rate(deals, as_of=f.as_of)
     if not f.bounded:
         return ForecastView(False, False, currency, has_targets, {}, {}, rate, monthly, _no_month_forecasts(),
                             pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), pl.DataFrame())
@@ -76,12 +81,14 @@ def compute(store: Any, f: Filters) -> ForecastView:
     rep_rows = forecast.plan_vs_actual(**plan, **span, scope="rep", win_rate=rate).rename({"scope_id": "rep_id"})
     rep_rows = rep_rows.join(names, on="rep_id", how="left").with_columns(pl.coalesce("rep", "rep_id").alias("rep"))
     team_rows = forecast.plan_vs_actual(**plan, **span, scope="team", win_rate=rate).rename({"scope_id": "team"})
-    reach = funnel.history_reach(fr.stage_history, fr.stages)   # once for the period's and the months' forecasts
+    # forecast accuracy reads only the snapshots before the period's cut (metrics.changes.forecast_accuracy)
+    snaps = changes.latest_rows(store.deal_snapshot_rows_in_scope(scope, min(f.period_to, f.as_of), cur))
+    # the history's reach today (for the period's and the months' forecasts) and at each snapshot
+    reach, reaches = store.history_reaches_in_scope(scope, open_stages(fr.stages), changes.snapshot_dates(snaps), cur)
     fc = forecast.forecasts(deals, None, fr.stages, as_of=f.as_of, period_from=f.period_from,
                             period_to=f.period_to, reach=reach)
-    snaps = store.snapshots_in_scope(scope_of(f), store.cursor())
-    points = changes.forecast_accuracy(deals, fr.stage_history, fr.stages, snaps, as_of=f.as_of,
-                                       period_from=f.period_from, period_to=f.period_to)
+    points = changes.forecast_accuracy(deals, None, fr.stages, snaps, as_of=f.as_of, period_from=f.period_from,
+                                       period_to=f.period_to, reaches=reaches)
     return ForecastView(
         empty=False, bounded=True, currency=currency, has_targets=has_targets,
         total=total.row(0, named=True) if total.height else {},
@@ -95,6 +102,8 @@ def compute(store: Any, f: Filters) -> ForecastView:
     )
 
 
+# what the company's plan by month and the win rate read of a deal (all a period without bounds needs)
+_PLAN_FACTS = ("amount", "currency", "status", "created_on", "close_date", "closed_on")
 _PLAN_COLUMNS = ("target", "actual", "attainment", "gap", "expected_attainment", "pace", "pipeline",
                  "pipeline_coverage", "pipeline_needed")
 

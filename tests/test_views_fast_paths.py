@@ -1,0 +1,184 @@
+"""The Forecast, History and Customers views read aggregates the store computes in DuckDB; each equals
+the pure polars definition in metrics/ applied to the scoped rows, and each view equals what it gives
+when computed the plain way (whole scoped tables handed to the metrics), on the demo company over
+several scopes and periods and on generated data.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from data.demo_load import load_demo
+from data.store import Store
+from metrics import changes, forecast, funnel
+from metrics._common import open_stages
+from ui.filters import Filters
+from ui.views import forecast as fv
+from ui.views import load, scope_of
+
+AS_OF = date(2026, 11, 22)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Store:
+    store = Store(tmp_path_factory.mktemp("fast_paths") / "demo.duckdb")
+    load_demo(store, as_of=AS_OF)
+    yield store
+    store.close()
+
+
+def _scopes(store: Store) -> list[dict]:
+    dims = store.dimension_values()
+    return [
+        {}, {"teams": dims["teams"][:1]}, {"teams": dims["teams"][1:3]}, {"regions": dims["regions"][:1]},
+        {"reps": [dims["reps"][0][0], dims["reps"][3][0]]}, {"products": dims["products"][:1]},
+        {"segments": dims["segments"][:1]}, {"teams": dims["teams"][:1], "segments": dims["segments"][1:]},
+    ]
+
+
+def _filters() -> list[Filters]:
+    return [
+        Filters("this_quarter", date(2026, 10, 1), date(2026, 12, 31), as_of=AS_OF),
+        Filters("custom", date(2026, 10, 15), date(2026, 11, 10), as_of=AS_OF),      # over, cut at its end
+        Filters("custom", date(2026, 11, 1), date(2027, 3, 31), as_of=AS_OF),
+        Filters("custom", date(2026, 12, 1), date(2026, 12, 31), as_of=AS_OF),        # not started
+        Filters("all_time", None, None, as_of=AS_OF),
+    ]
+
+
+def _same(a: pl.DataFrame, b: pl.DataFrame, keys: list[str]) -> None:
+    assert_frame_equal(a.sort(keys, nulls_last=True), b.select(a.columns).sort(keys, nulls_last=True),
+                       check_dtypes=False)
+
+
+def _reach_by_day_plain(history: pl.DataFrame, stages: pl.DataFrame, days: list[date]) -> pl.DataFrame:
+    """The definition spelled out: history_reach of the rows entered on or before each day."""
+    frames = []
+    for day in days:
+        upto = history.filter(pl.col("entered_at").cast(pl.Date) <= day)
+        frames.append(funnel.history_reach(upto, stages).select(
+            "deal_id", pl.lit(day, pl.Date).alias("snapshot_date"), "hist_idx"))
+    return pl.concat(frames, how="vertical")
+
+
+# ------------------------------------------------------------------ forecast: store aggregates
+def test_history_reaches_equal_the_metrics(demo):
+    stages = demo.stages_frame()
+    days = changes.snapshot_dates(demo.snapshots_in_scope({})) + [date(2020, 1, 1)]
+    for scope in _scopes(demo):
+        history = demo.stage_history_in_scope(scope)
+        for some in (days, days[:2], []):
+            reach, by_day = demo.history_reaches_in_scope(scope, open_stages(stages), some)
+            _same(reach, funnel.history_reach(history, stages), ["deal_id"])
+            want = changes.history_reach_by_day(history, stages, some)
+            _same(by_day, want, ["snapshot_date", "deal_id"])
+            if some:
+                _same(want, _reach_by_day_plain(history, stages, sorted(set(some))), ["snapshot_date", "deal_id"])
+
+
+def test_deal_snapshot_rows_are_the_scoped_snapshots(demo):
+    for scope in _scopes(demo):
+        every = demo.snapshots_in_scope(scope)
+        for before in (None, date(2026, 11, 8), date(2000, 1, 1)):
+            want = every if before is None else every.filter(pl.col("snapshot_date") < before)
+            got = changes.latest_rows(demo.deal_snapshot_rows_in_scope(scope, before))
+            _same(got.drop("batch_id"), want, ["snapshot_date", "deal_id"])
+
+
+def test_deal_facts_narrowed_to_some_columns(demo):
+    scope = _scopes(demo)[1]
+    cols = ("amount", "status", "closed_on")
+    _same(demo.deal_facts_in_scope(scope, columns=cols), demo.deals_in_scope(scope).select(cols),
+          list(cols))
+    with pytest.raises(ValueError):
+        demo.deal_facts_in_scope(scope, columns=("name",))
+
+
+# ------------------------------------------------------------------ forecast: generated data
+def _generated(seed: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Deals, stage history, stages and weekly snapshots with random stages, dates and statuses."""
+    rng = np.random.default_rng(seed)
+    n, start = 400, date(2024, 1, 1)
+    names = ["Lead", "Qualified", "Proposal", "Negotiation"]
+    stages = pl.DataFrame({"name": names + ["Won", "Lost"], "position": [1, 2, 3, 4, 5, 6],
+                           "probability": [0.1, 0.2, 0.5, 0.7, 1.0, 0.0],
+                           "is_won": [False] * 4 + [True, False], "is_lost": [False] * 5 + [True]})
+    status = rng.choice(["open", "won", "lost"], n, p=[0.4, 0.35, 0.25])
+    created = [start + timedelta(days=int(d)) for d in rng.integers(0, 150, n)]
+    close = [c + timedelta(days=int(d)) for c, d in zip(created, rng.integers(5, 120, n))]
+    deals = pl.DataFrame({
+        "deal_id": [f"D{i:04d}" for i in range(n)], "amount": rng.integers(1, 50, n).astype(float) * 100,
+        "status": status, "stage": rng.choice(names, n), "created_on": created, "close_date": close,
+        "closed_on": [c if s != "open" and rng.random() < 0.7 else None for c, s in zip(close, status)],
+        "probability": [None if rng.random() < 0.5 else float(p) for p in rng.random(n)],
+    })
+    hist_rows = []
+    for i, c in enumerate(created):
+        for k in range(int(rng.integers(0, 5))):
+            hist_rows.append({"deal_id": f"D{i:04d}", "stage": str(rng.choice(names + ["Won", "Elsewhere"])),
+                              "entered_at": datetime.combine(c, datetime.min.time()) + timedelta(days=int(rng.integers(0, 90)), hours=k)})
+    history = pl.DataFrame(hist_rows)
+    snap_rows = []
+    for w in range(10):
+        day = date(2024, 3, 3) + timedelta(days=7 * w)
+        for i in rng.choice(n, 250, replace=False):
+            for batch in range(int(rng.integers(1, 3))):
+                snap_rows.append({"snapshot_date": day, "deal_id": f"D{int(i):04d}", "batch_id": w * 10 + batch,
+                                  "stage": str(rng.choice(names)), "status": str(rng.choice(["open", "won", "lost"])),
+                                  "amount": float(rng.integers(1, 50) * 100),
+                                  "close_date": day + timedelta(days=int(rng.integers(-20, 80))), "owner_rep_id": "r"})
+    return deals, history, stages, pl.DataFrame(snap_rows)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_forecast_accuracy_from_reaches_equals_the_history_rows(seed):
+    deals, history, stages, snaps = _generated(seed)
+    days = changes.snapshot_dates(snaps)
+    reaches = _reach_by_day_plain(history, stages, days)
+    _same(changes.history_reach_by_day(history, stages, days), reaches, ["snapshot_date", "deal_id"])
+    for p_from, p_to, as_of in ((date(2024, 4, 1), date(2024, 6, 30), date(2024, 5, 20)),
+                                (date(2024, 3, 1), date(2024, 4, 15), date(2024, 6, 1)),
+                                (date(2024, 1, 1), date(2024, 12, 31), date(2024, 12, 31))):
+        kw = {"as_of": as_of, "period_from": p_from, "period_to": p_to}
+        plain = changes.forecast_accuracy(deals, history, stages, snaps, **kw)
+        assert plain.height > 0
+        assert_frame_equal(changes.forecast_accuracy(deals, None, stages, snaps, reaches=reaches, **kw), plain)
+        # only the snapshots before the cut, already reduced to the latest upload, give the same
+        cut = changes.latest_rows(snaps.sort("snapshot_date", "deal_id", "batch_id")).filter(
+            pl.col("snapshot_date") < min(p_to, as_of))
+        assert_frame_equal(changes.forecast_accuracy(deals, history, stages, cut, **kw), plain)
+
+
+# ------------------------------------------------------------------ forecast: the view
+def _forecast_plain(store: Store, f: Filters) -> dict[str, pl.DataFrame]:
+    """The Forecast view's frames computed from the whole scoped tables, as the view used to."""
+    fr = load(store, f, tables=("deals", "reps", "targets", "stage_history", "accounts"))
+    plan = dict(deals=fr.deals, targets=fr.targets, reps=fr.reps, activities=fr.activities, as_of=f.as_of)
+    monthly = forecast.plan_vs_actual(**plan, period_from=f.period_from, period_to=f.period_to, grain="month")
+    out = {"monthly": monthly.select("period_start", "period_end", "target", "actual", "attainment", "pipeline")}
+    if not f.bounded:
+        return out
+    fc = forecast.forecasts(fr.deals, fr.stage_history, fr.stages, as_of=f.as_of, period_from=f.period_from,
+                            period_to=f.period_to)
+    out["forecasts"] = fc.select("method", *fv.FORECAST_COLUMNS)
+    out["accuracy_points"] = changes.forecast_accuracy(
+        fr.deals, fr.stage_history, fr.stages, store.snapshots_in_scope(scope_of(f)), as_of=f.as_of,
+        period_from=f.period_from, period_to=f.period_to)
+    return out
+
+
+def test_forecast_view_equals_the_plain_computation(demo):
+    for scope in _scopes(demo)[:6]:
+        for f in _filters():
+            f = Filters(f.preset, f.period_from, f.period_to, as_of=f.as_of, **{k: tuple(v) for k, v in scope.items()})
+            v = fv.compute(demo, f)
+            want = _forecast_plain(demo, f)
+            assert_frame_equal(v.monthly, want["monthly"])
+            assert v.win_rate == forecast.historical_win_rate(demo.deals_in_scope(scope_of(f)), as_of=f.as_of)
+            if f.bounded:
+                assert_frame_equal(v.forecasts, want["forecasts"])
+                assert_frame_equal(v.accuracy_points, want["accuracy_points"])
