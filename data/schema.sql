@@ -166,6 +166,19 @@ CREATE TABLE IF NOT EXISTS activity_daily (
     activities_other    BIGINT
 );
 
+-- Derived: activities counted per rep, account (their own; for those without one, the deal's id is
+-- kept instead, to be linked at query time) and month of occurrence (NULL when undated), with the
+-- last day of each group; the Customers view's coverage reads these instead of every activity
+-- (`Store.activity_coverage_in_scope`). Kept in month order so a period skips the other months.
+CREATE TABLE IF NOT EXISTS activity_months (
+    rep_id      VARCHAR,
+    account_id  VARCHAR,
+    deal_id     VARCHAR,
+    month       DATE,
+    activities  BIGINT,
+    last_day    DATE
+);
+
 -- Derived: every stage-history row with the next entry of the same deal (NULL for its last row),
 -- so time in stage needs no window over the whole history at query time.
 CREATE TABLE IF NOT EXISTS stage_intervals (
@@ -173,4 +186,18 @@ CREATE TABLE IF NOT EXISTS stage_intervals (
     stage      VARCHAR,
     entered_at TIMESTAMP,
     next_at    TIMESTAMP
+);
+
+-- Derived: one row per deal and stage its history shows, from `stage_intervals`: the first and the
+-- last entry, the days of the stays that ended with a later entry (each clipped at zero, summed)
+-- and how many, and whether the deal's last history row is in this stage (that stay ends when a
+-- won or lost deal closes). Funnels, time in stage and stalled deals read it instead of the rows.
+CREATE TABLE IF NOT EXISTS stage_facts (
+    deal_id    VARCHAR,
+    stage      VARCHAR,
+    first_at   TIMESTAMP,
+    last_at    TIMESTAMP,
+    mid_days   BIGINT,
+    mid_n      BIGINT,
+    is_last    BOOLEAN
 );

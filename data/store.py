@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -620,9 +620,15 @@ class Store:
         "INSERT INTO stage_intervals SELECT deal_id, stage, entered_at, "
         "lead(entered_at) OVER (PARTITION BY deal_id ORDER BY entered_at, stage) FROM stage_history ORDER BY deal_id, entered_at, stage"
     )
+    _REBUILD_MONTHS = (
+        "INSERT INTO activity_months SELECT rep_id, account_id, CASE WHEN account_id IS NULL THEN deal_id END, "
+        "CAST(date_trunc('month', CAST(occurred_at AS DATE)) AS DATE) AS m, count(*), max(CAST(occurred_at AS DATE)) "
+        "FROM activities GROUP BY 1, 2, 3, 4 ORDER BY m, 1, 2, 3"
+    )
     # the derived tables and the canonical tables each is computed from
     DERIVED_FROM: dict[str, tuple[str, ...]] = {"activity_daily": ("activities", "accounts"),
-                                                "stage_intervals": ("stage_history",)}
+                                                "stage_intervals": ("stage_history",),
+                                                "activity_months": ("activities",)}
 
     def _rebuild_derived(self, cur: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = FACT_TABLES) -> None:
         """Recompute the derived tables computed from the `changed` canonical tables (default: all),
@@ -633,6 +639,9 @@ class Store:
         if set(changed) & set(self.DERIVED_FROM["stage_intervals"]):
             cur.execute("DELETE FROM stage_intervals")
             cur.execute(self._REBUILD_INTERVALS)
+        if set(changed) & set(self.DERIVED_FROM["activity_months"]):
+            cur.execute("DELETE FROM activity_months")
+            cur.execute(self._REBUILD_MONTHS)
 
     def _init_derived(self) -> None:
         """Fill the derived tables of a database written before they existed."""
@@ -680,7 +689,7 @@ class Store:
         """deal_id, hist_idx: the furthest open stage the stage history of each deal in scope shows
         — `metrics.funnel.history_reach`; optionally only of deals with that `status` whose close day
         (closed_on, else close_date) lies in [closed_from, closed_to] (a bound given needs a close day)."""
-        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx FROM stage_history h "
+        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx FROM stage_facts h "
                f"JOIN stage_idx i ON i.stage = h.stage "
                f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE}) d "
                f"  WHERE (CAST($status AS VARCHAR) IS NULL OR d.status = $status) "

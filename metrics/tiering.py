@@ -410,8 +410,9 @@ def neglected_accounts(
             raise ValueError("neglected_accounts needs the activities or their last_activity")
         last_activities = last_activity(prepared, activities, as_of=as_of)
     last = last_activities.select("account_id", pl.col("last_activity_on").cast(pl.Date))
-    latest_owner = (
+    latest_owner = (  # only the chosen accounts' deals are ordered
         prepared.filter(pl.col("account_id").is_not_null() & pl.col("owner_rep_id").is_not_null())
+        .join(chosen.select("account_id"), on="account_id", how="semi")
         .sort("created_on", "deal_id", nulls_last=False)
         .group_by("account_id")
         .agg(pl.col("owner_rep_id").last().alias("_deal_owner"))

@@ -182,3 +182,104 @@ def test_forecast_view_equals_the_plain_computation(demo):
             if f.bounded:
                 assert_frame_equal(v.forecasts, want["forecasts"])
                 assert_frame_equal(v.accuracy_points, want["accuracy_points"])
+
+
+# ------------------------------------------------------------------ customers: activity coverage
+COVERAGE_PERIODS = [
+    (None, None), (date(2026, 10, 1), date(2026, 12, 31)), (date(2026, 10, 15), date(2026, 12, 31)),
+    (date(2026, 10, 1), date(2026, 11, 10)), (date(2026, 9, 20), date(2026, 11, 10)),
+    (date(2026, 11, 3), date(2026, 11, 20)), (date(2026, 11, 1), date(2026, 11, 30)),
+    (date(2025, 2, 14), None), (None, date(2026, 3, 15)), (date(2026, 5, 1), date(2026, 4, 1)),
+]
+
+
+def _coverage_matches(store: Store, scopes: list[dict], periods, as_ofs) -> None:
+    from metrics import tiering
+
+    for scope in scopes:
+        deals, acts = store.deals_in_scope(scope), store.activities_in_scope(scope)
+        tiers = tiering.abc_tiers(deals, store.accounts_in_scope(scope))
+        for start, end in periods:
+            for as_of in as_ofs:
+                counts, last = store.activity_coverage_in_scope(scope, tiers, start, end, as_of)
+                want = tiering.tier_activity_counts(tiers, deals, acts, period_from=start, period_to=end)
+                _same(counts, want, ["rep_id", "tier"])
+                _same(last, tiering.last_activity(deals, acts, as_of=as_of), ["account_id"])
+
+
+def test_month_edges_cover_the_days_outside_whole_months():
+    for start, end in COVERAGE_PERIODS + [(date(2024, 2, 1), date(2024, 2, 29)), (date(2024, 2, 2), date(2024, 2, 28)),
+                                          (date(2024, 1, 31), date(2024, 3, 1))]:
+        edges = Store._month_edges(start, end)
+        if start is None and end is None:
+            assert edges == []
+            continue
+        lo, hi = start or date(2024, 1, 1), end or date(2027, 12, 31)
+        edge_days = {lo_ + timedelta(days=i) for lo_, hi_ in edges for i in range((hi_ - lo_).days + 1)}
+        days = {lo + timedelta(days=i) for i in range(max((hi - lo).days + 1, 0))}
+        whole = {d for d in days if (start is None or d.replace(day=1) >= start)
+                 and (end is None or (d.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1) <= end)}
+        assert edge_days == days - whole and not edge_days & whole
+
+
+def test_activity_coverage_over_whole_and_partial_months(demo):
+    _coverage_matches(demo, _scopes(demo), COVERAGE_PERIODS[:6], [AS_OF])
+    _coverage_matches(demo, _scopes(demo)[:3], COVERAGE_PERIODS, [date(2026, 11, 1), date(2026, 10, 17), date(2030, 1, 1)])
+
+
+def _months_match(store: Store) -> None:
+    """The derived table equals the activities counted per rep, account (else deal) and month."""
+    acts = store.frame("activities")
+    day = pl.col("occurred_at").cast(pl.Date)
+    want = acts.group_by(
+        "rep_id", "account_id", pl.when(pl.col("account_id").is_null()).then(pl.col("deal_id")).alias("deal_id"),
+        day.dt.truncate("1mo").alias("month"),
+    ).agg(pl.len().cast(pl.Int64).alias("activities"), day.max().alias("last_day"))
+    got = store.cursor().sql("SELECT * FROM activity_months").pl()
+    _same(got, want, ["rep_id", "account_id", "deal_id", "month"])
+
+
+def test_activity_months_follow_import_undo_clear_and_open(tmp_path):
+    from tests.test_store_views import _write
+
+    path = tmp_path / "months.duckdb"
+    store = Store(path)
+    _write(store, "reps", [{"rep_id": "R1", "team": "A"}, {"rep_id": "R2", "team": "B"}])
+    _write(store, "accounts", [{"account_id": "AC1", "size": "SMB"}, {"account_id": "AC2", "size": "Enterprise"}])
+    _write(store, "deals", [{"deal_id": "D1", "account_id": "AC2", "owner_rep_id": "R1", "status": "won",
+                             "amount": 100.0, "close_date": "2024-05-20"},
+                            {"deal_id": "D2", "account_id": "AC1", "owner_rep_id": "R2", "status": "won",
+                             "amount": 10.0, "close_date": "2024-06-02"}])
+    first = _write(store, "activities", [
+        {"activity_id": f"X{i}", "rep_id": "R1" if i % 3 else "R2", "account_id": ["AC1", "AC2", None][i % 3],
+         "deal_id": ["D1", None, "D1", "D2", "D9"][i % 5], "kind": "call",
+         "occurred_at": None if i == 7 else f"2024-{4 + i % 3:02d}-{i % 28 + 1:02d} 1{i % 10}:00:00"}
+        for i in range(60)])
+    _months_match(store)
+    scopes = [{}, {"segments": ["SMB"]}, {"teams": ["B"]}]
+    periods = [(None, None), (date(2024, 5, 1), date(2024, 5, 31)), (date(2024, 4, 10), date(2024, 6, 3)),
+               (date(2024, 5, 7), None)]
+    as_ofs = [date(2024, 5, 15), date(2024, 7, 1)]
+    _coverage_matches(store, scopes, periods, as_ofs)
+    second = _write(store, "activities", [
+        {"activity_id": f"X{i}", "rep_id": "R2", "account_id": "AC2", "kind": "meeting",
+         "occurred_at": "2024-06-01 09:00:00"} for i in range(50, 70)])
+    _months_match(store)
+    _coverage_matches(store, scopes, periods, as_ofs)
+    store.undo(second)
+    _months_match(store)
+    _coverage_matches(store, scopes, periods, as_ofs)
+    # a file from before the table: filled when opened
+    store.cursor().execute("DELETE FROM activity_months")
+    store.close()
+    store = Store(path)
+    _months_match(store)
+    assert store.cursor().execute("SELECT count(*) FROM activity_months").fetchone()[0] > 0
+    store.undo(first)
+    assert store.cursor().execute("SELECT count(*) FROM activity_months").fetchone()[0] == 0
+    _write(store, "activities", [{"activity_id": "Y", "rep_id": "R1", "account_id": "AC1", "kind": "call",
+                                  "occurred_at": "2024-05-02 10:00:00"}])
+    _months_match(store)
+    store.clear_all()
+    assert store.cursor().execute("SELECT count(*) FROM activity_months").fetchone()[0] == 0
+    store.close()
