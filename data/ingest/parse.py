@@ -113,15 +113,17 @@ class _Distinct:
     aligned: bool  # table rows are the input rows in order, so spreading back needs no join
 
 
-def _distinct(s: pl.Series, tokens: frozenset[str] = _MISSING_WORDS) -> _Distinct:
-    """Reduce a column to its distinct values with their row counts and cleaned text."""
+def _distinct(s: pl.Series, tokens: frozenset[str] = _MISSING_WORDS, *, clean: bool = True) -> _Distinct:
+    """Reduce a column to its distinct values with their row counts and cleaned text (``clean=False``: the
+    values are clean already, ``v`` is the value itself)."""
     raw = (s if s.dtype == pl.String else s.cast(pl.String)).rename("raw")
     aligned = _mostly_unique(raw)
     if aligned:
         table = raw.to_frame().with_columns(n=pl.lit(1, pl.UInt32))
     else:
         table = raw.to_frame().group_by("raw").len("n").with_columns(pl.col("n").cast(pl.UInt32))
-    table = _clean_column(table.with_row_index("k"), "raw", "v", tokens)
+    table = table.with_row_index("k")
+    table = _clean_column(table, "raw", "v", tokens) if clean else table.with_columns(v=pl.col("raw"))
     return _Distinct(raw=raw, table=table, aligned=aligned)
 
 
@@ -847,12 +849,13 @@ _ID_NUMERIC = r"^[+-]?[0-9]+\.0+$|^[1-9](?:[.,][0-9]+)?[eE]\+?[0-9]{1,2}$"
 _ZEROS = "0" * 100
 
 
-def to_id(s: pl.Series) -> pl.Series:
+def to_id(s: pl.Series, *, cleaned: bool = False) -> pl.Series:
     """Ids stay strings: clean spacing, ``123.0`` -> ``123``, Excel ``1.23E+05`` -> ``123000``.
 
     Scientific notation is expanded only when it is an exact integer; leading zeros are kept.
+    ``cleaned``: ``s`` is :func:`clean_text` output already, so the (idempotent) cleaning is not repeated.
     """
-    d = _distinct(s, NULL_TOKENS)
+    d = _distinct(s, NULL_TOKENS, clean=not cleaned)
     table = d.table
     if not table.select(pl.col("v").str.contains(_ID_NUMERIC).any()).item():
         return _spread(d, table.select("k", pl.col("v").alias("value")), ["value"])["value"].rename(s.name)

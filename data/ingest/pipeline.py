@@ -28,6 +28,11 @@ LINE = "__line"
 Progress = Callable[[float, str], None]
 
 
+def _const(value: Any, n: int, dtype: pl.DataType, name: str = "") -> pl.Series:
+    """A column of `n` equal values (built without a Python list of n items)."""
+    return pl.Series(name, [value], dtype).new_from_index(0, n)
+
+
 @dataclass
 class Prepared:
     """A file read and understood, not yet written: what the Data page previews."""
@@ -163,9 +168,9 @@ class _Rows:
         self.constants = prepared.constants
         self.dayfirst = dayfirst
         self.notes: list[tuple[str, dict[str, Any]]] = []
-        self.err_code = pl.Series("code", [None] * self.n, pl.String)
-        self.err_col = pl.Series("col", [None] * self.n, pl.String)
-        self.err_val = pl.Series("val", [None] * self.n, pl.String)
+        self.err_code = _const(None, self.n, pl.String, "code")
+        self.err_col = _const(None, self.n, pl.String, "col")
+        self.err_val = _const(None, self.n, pl.String, "val")
 
     def has(self, fld: str) -> bool:
         return fld in self.inverse or fld in self.constants
@@ -174,7 +179,7 @@ class _Rows:
         if fld in self.inverse:
             return self.frame[self.inverse[fld]]
         if fld in self.constants:
-            return pl.Series(fld, [self.constants[fld]] * self.n, pl.String)
+            return _const(self.constants[fld], self.n, pl.String, fld)
         return None
 
     def _flag(self, fld: str, error: pl.Series, raw: pl.Series) -> None:
@@ -188,11 +193,11 @@ class _Rows:
 
     def text(self, fld: str) -> pl.Series:
         s = self.source(fld)
-        return ps.clean_text(s) if s is not None else pl.Series(fld, [None] * self.n, pl.String)
+        return ps.clean_text(s) if s is not None else _const(None, self.n, pl.String, fld)
 
     def ident(self, fld: str) -> pl.Series:
         s = self.source(fld)
-        return ps.to_id(ps.clean_text(s)) if s is not None else pl.Series(fld, [None] * self.n, pl.String)
+        return ps.to_id(ps.clean_text(s), cleaned=True) if s is not None else _const(None, self.n, pl.String, fld)
 
     def parsed(self, fld: str, fn: Callable[..., ps.ColumnParse], dtype: pl.DataType, **kw: Any) -> ps.ColumnParse | None:
         s = self.source(fld)
@@ -208,7 +213,7 @@ class _Rows:
     def value(self, fld: str, fn: Callable[..., ps.ColumnParse], dtype: pl.DataType, **kw: Any) -> pl.Series:
         res = self.parsed(fld, fn, dtype, **kw)
         if res is None:
-            return pl.Series(fld, [None] * self.n, dtype)
+            return _const(None, self.n, dtype, fld)
         return res.values.cast(dtype)
 
     def date(self, fld: str) -> pl.Series:
@@ -220,7 +225,7 @@ class _Rows:
     def require(self, fld: str, values: pl.Series) -> None:
         """Rows where a required field is empty are rejected (unless already rejected)."""
         missing = pl.select(pl.when(values.is_null()).then(pl.lit("missing_value"))).to_series()
-        self._flag(fld, missing, pl.Series([""] * self.n, dtype=pl.String))
+        self._flag(fld, missing, _const("", self.n, pl.String))
 
     def reject_where(self, mask: pl.Series, code: str, column: str, value: pl.Series) -> None:
         self._flag(column, pl.select(pl.when(mask).then(pl.lit(code))).to_series(), value)
@@ -238,7 +243,7 @@ def build(prepared: Prepared, store: Store, *, dayfirst: bool | None = None, as_
     rows, extra = builder(r, store)
     rows = rows.with_columns(pl.Series(LINE, prepared.raw.frame[LINE]))
     bad = r.err_code.is_not_null()
-    good = rows.filter(~bad)
+    good = rows.filter(~bad) if bad.any() else rows
     key_field = {"deals": "deal_id" if r.has("deal_id") else "deal_name", "leads": "lead_id", "reps": "rep",
                  "accounts": "account", "activities": "activity_id", "stage_history": "deal_id",
                  "targets": "period"}[prepared.kind]
@@ -287,8 +292,12 @@ def _dedupe(rows: pl.DataFrame, kind: str, label: str) -> tuple[pl.DataFrame, pl
     key = list(TABLES[kind].key)
     # one pass marks the first row of each key (nulls count as one value); only the duplicates, usually
     # none, are joined back to their first row's line
-    first = (pl.col(key[0]) if len(key) == 1 else pl.struct(key)).is_first_distinct()
-    mask = rows.select(first).to_series()
+    keys = pl.col(key[0]) if len(key) == 1 else pl.struct(key)
+    # distinct hashes prove distinct keys (equal keys hash equal), and a hash is cheaper to compare than a
+    # key of several columns; only when two rows share a hash are the keys themselves compared
+    if rows.select(keys.hash().is_first_distinct().all()).item():
+        return rows, pl.DataFrame()
+    mask = rows.select(keys.is_first_distinct()).to_series()
     if mask.all():
         return rows, pl.DataFrame()
     keep = rows.filter(mask)
@@ -322,11 +331,11 @@ def _raw_text(raw: RawTable, rej: pl.DataFrame) -> pl.DataFrame:
     """Attach the English reason and the original row text to rejects."""
     sep = raw.delimiter or ","
     cols = [c for c in raw.frame.columns if c != LINE]
-    texts = raw.frame.select(
+    texts = raw.frame.filter(pl.col(LINE).is_in(rej["line"].implode())).select(   # only the rejected rows' text
         pl.col(LINE).alias("line"),
         pl.concat_str([pl.col(c).fill_null("") for c in cols], separator=sep).alias("raw"),
     )
-    out = rej.join(texts, on="line", how="left")
+    out = rej.join(texts, on="line", how="left", maintain_order="left")
     reasons = [render(code, **json.loads(p)) for code, p in zip(out["reason_code"].to_list(), out["params"].to_list())]
     return out.with_columns(pl.Series("reason", reasons, pl.String)).select(
         "line", "column_name", "reason", "reason_code", "params", "raw"
@@ -335,24 +344,34 @@ def _raw_text(raw: RawTable, rej: pl.DataFrame) -> pl.DataFrame:
 
 # ---------------------------------------------------------------------------------------------- people and accounts
 def _resolve(values: pl.Series, lookup: pl.DataFrame, id_col: str) -> tuple[pl.Series, pl.DataFrame]:
-    """Match names-or-ids to known ids; unknown values become new ids (name = the value)."""
-    distinct = values.drop_nulls().unique()
-    known_ids = set(lookup[id_col].to_list())
-    by_name: dict[str, str] = {}
-    for rid, name in lookup.select(id_col, "name").iter_rows():
-        if name is not None:
-            by_name.setdefault(str(name).casefold(), rid)
-    table: dict[str, str] = {}
-    new: list[str] = []
-    for v in distinct.to_list():
-        if v in known_ids:
-            table[v] = v
-        elif v.casefold() in by_name:
-            table[v] = by_name[v.casefold()]
-        else:
-            table[v] = v
-            new.append(v)
-    mapped = values.replace_strict(table, default=None, return_dtype=pl.String) if table else values
+    """Match names-or-ids to known ids; unknown values become new ids (name = the value).
+
+    A value equal to a known id is that id; else a known name (compared casefolded; the first row of the
+    lookup with that name wins); else it is new. Done on the distinct values with joins, and the names are
+    casefolded only when some value is not a known id (a file of ids skips the name table entirely)."""
+    empty_new = pl.DataFrame(schema={id_col: pl.String, "name": pl.String})
+    distinct = values.drop_nulls().unique().rename("v").cast(pl.String)
+    if distinct.len() == 0:
+        return values, empty_new
+    known = distinct.is_in(lookup[id_col].cast(pl.String).drop_nulls().implode())
+    unknown = distinct.filter(~known)
+    if unknown.len() == 0:                       # every value is an id already: nothing to map
+        return values, empty_new
+    named = lookup.select(pl.col(id_col).cast(pl.String).alias("_id"), pl.col("name")).filter(pl.col("name").is_not_null())
+    by_name = pl.DataFrame({
+        "_key": pl.Series([str(n).casefold() for n in named["name"].to_list()], dtype=pl.String),
+        "_id": named["_id"],
+    }).unique("_key", keep="first", maintain_order=True)
+    table = pl.DataFrame({
+        "v": unknown, "_key": pl.Series([v.casefold() for v in unknown.to_list()], dtype=pl.String),
+    }).join(by_name, on="_key", how="left")
+    new = table.filter(pl.col("_id").is_null())["v"]
+    renamed = table.filter(pl.col("_id").is_not_null()).select("v", "_id")
+    mapped = values
+    if renamed.height:
+        mapped = (values.cast(pl.String).rename("v").to_frame()
+                  .join(renamed, on="v", how="left", maintain_order="left")
+                  .select(pl.coalesce("_id", "v"))).to_series().rename(values.name)
     return mapped, pl.DataFrame({id_col: new, "name": new}, schema={id_col: pl.String, "name": pl.String})
 
 
@@ -386,7 +405,7 @@ def _build_deals(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
     r.require("owner", owner)
     account, new_accounts = _accounts(r, store, r.text("account_name") if r.has("account_name") else None)
     amount_res = r.parsed("amount", ps.parse_amounts, pl.Float64)
-    amount = amount_res.values.cast(pl.Float64) if amount_res else pl.Series([None] * r.n, dtype=pl.Float64)
+    amount = amount_res.values.cast(pl.Float64) if amount_res else _const(None, r.n, pl.Float64)
     currency = r.text("currency").str.to_uppercase()
     if amount_res is not None and amount_res.extra is not None:
         currency = pl.select(pl.coalesce(currency, amount_res.extra.cast(pl.String))).to_series()
@@ -419,7 +438,7 @@ def _build_deals(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
 
 
 def _deal_status(r: _Rows, stage: pl.Series) -> pl.Series:
-    status = r.value("status", ps.parse_status, pl.String) if r.has("status") else pl.Series([None] * r.n, dtype=pl.String)
+    status = r.value("status", ps.parse_status, pl.String) if r.has("status") else _const(None, r.n, pl.String)
     from_stage = stage.map_elements(mp.classify_stage, return_dtype=pl.String) if stage.null_count() < len(stage) else None
     won = r.source("won_on")
     lost = r.source("lost_on")
@@ -467,7 +486,7 @@ def _build_leads(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
     r.require("lead_id", lead_id)
     created = r.date("created_on")
     r.require("created_on", created)
-    owner, new_reps = _owners(r, store) if r.has("owner") else (pl.Series([None] * r.n, dtype=pl.String), None)
+    owner, new_reps = _owners(r, store) if r.has("owner") else (_const(None, r.n, pl.String), None)
     rows = pl.DataFrame({
         "lead_id": lead_id, "created_on": created, "source": r.text("source"), "owner_rep_id": owner,
         "status": r.text("status"), "converted_on": r.date("converted_on"), "deal_id": r.ident("deal_id"),
@@ -477,6 +496,9 @@ def _build_leads(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
 
 def _deal_ids(values: pl.Series, store: Store) -> pl.Series:
     """Deals named by id or by name (Salesforce exports join on the opportunity name)."""
+    distinct = values.drop_nulls().unique()
+    if distinct.len() == 0 or store.unknown_deal_ids(distinct).len() == 0:
+        return values                      # every deal named by its id: nothing to look up by name
     lookup = store.deal_lookup()
     ids, _ = _resolve(values, lookup.rename({"deal_id": "rep_id"}), "rep_id")
     return ids
@@ -491,7 +513,7 @@ def _build_stage_history(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str
     r.require("entered_at", entered)
     stage, stages_df, notes = _map_stages(stage_raw, store.stages_frame())
     rows = pl.DataFrame({"deal_id": deal_id, "stage": stage, "entered_at": entered,
-                         "inferred": pl.Series([False] * r.n, dtype=pl.Boolean)})
+                         "inferred": _const(False, r.n, pl.Boolean)})
     return rows, {"stages": stages_df, "notes": notes}
 
 
@@ -502,8 +524,8 @@ def _build_activities(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, A
     r.require("kind", kind)
     when = r.stamp("occurred_at")
     r.require("occurred_at", when)
-    account, new_accounts = _accounts(r, store) if r.has("account") else (pl.Series([None] * r.n, dtype=pl.String), None)
-    deal = _deal_ids(r.ident("deal_id"), store) if r.has("deal_id") else pl.Series([None] * r.n, dtype=pl.String)
+    account, new_accounts = _accounts(r, store) if r.has("account") else (_const(None, r.n, pl.String), None)
+    deal = _deal_ids(r.ident("deal_id"), store) if r.has("deal_id") else _const(None, r.n, pl.String)
     act_id = r.ident("activity_id") if r.has("activity_id") else _row_hash_ids(r.frame)
     rows = pl.DataFrame({
         "activity_id": act_id, "rep_id": owner, "account_id": account, "deal_id": deal, "kind": kind,
@@ -529,7 +551,7 @@ def _build_accounts(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any
     existing = store.account_lookup()
     # a file naming accounts only by name matches accounts already known by that name
     ids, _ = _resolve(account, existing, "account_id")
-    owner, new_reps = _owners(r, store) if r.has("owner") else (pl.Series([None] * r.n, dtype=pl.String), None)
+    owner, new_reps = _owners(r, store) if r.has("owner") else (_const(None, r.n, pl.String), None)
     rows = pl.DataFrame({
         "account_id": ids, "name": pl.select(pl.coalesce(name, account)).to_series(), "industry": r.text("industry"),
         "region": r.text("region"), "size": r.text("size"), "owner_rep_id": owner, "created_on": r.date("created_on"),
@@ -544,7 +566,7 @@ def _build_reps(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
     name = r.text("rep_name") if r.has("rep_name") else rep
     lookup = pl.concat([store.rep_lookup(), pl.DataFrame({"rep_id": ids, "name": name})], how="vertical_relaxed")
     manager, _ = _resolve(r.ident("manager"), lookup.unique("rep_id"), "rep_id") if r.has("manager") else (
-        pl.Series([None] * r.n, dtype=pl.String), None)
+        _const(None, r.n, pl.String), None)
     rows = pl.DataFrame({
         "rep_id": ids, "name": pl.select(pl.coalesce(name, rep)).to_series(), "email": r.text("email"),
         "team": r.text("team"), "manager_id": manager, "region": r.text("region"),
@@ -563,7 +585,7 @@ def _build_targets(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]
     value = r.value("value", ps.parse_numbers, pl.Float64) if not r.has("value") else _target_value(r)
     r.require("value", value)
     new_reps = None
-    owner = pl.Series([None] * r.n, dtype=pl.String)
+    owner = _const(None, r.n, pl.String)
     if r.has("owner"):
         owner, new_reps = _owners(r, store)
     team, product = r.text("team"), r.text("product")
@@ -580,7 +602,7 @@ def _build_targets(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]
         .when(scope == "product").then(product).otherwise(pl.lit(""))
     ).to_series()
     r.reject_where(scope_id.is_null(), "missing_value", "scope", scope_id)
-    measure = r.text("measure").str.to_lowercase().fill_null("revenue") if r.has("measure") else pl.Series(["revenue"] * r.n)
+    measure = r.text("measure").str.to_lowercase().fill_null("revenue") if r.has("measure") else _const("revenue", r.n, pl.String)
     measure = measure.replace({"revenue": "revenue", "amount": "revenue", "sales": "revenue", "deals": "deals",
                                "activities": "activities", "calls": "activities", "收入": "revenue",
                                "销售额": "revenue", "gelir": "revenue", "ciro": "revenue"})
@@ -694,6 +716,9 @@ class _WithoutDemo:
 
     def deal_lookup(self, cur: Any = None) -> pl.DataFrame:
         return self._store.deal_lookup(cur, without_demo=True)
+
+    def unknown_deal_ids(self, values: pl.Series, cur: Any = None) -> pl.Series:
+        return self._store.unknown_deal_ids(values, cur, without_demo=True)
 
 
 def _as_imported(store: Store) -> Store:

@@ -292,9 +292,11 @@ def _read_csv(data: bytes) -> RawTable:
     if parsed is None:
         parsed = _python_rows(text, delimiter, header)
     rows, lines = parsed
+    del parsed
     if text.line_ending == "CRLF":
         rows = _normalise_cell_breaks(rows)
-    headers, frame, skipped = _finish(rows, lines, header.cells)
+    # an empty cell reads as null, except a quoted "" from polars: without quotes there is none to fix
+    headers, frame, skipped = _finish(rows, lines, header.cells, empty_is_null=b'"' not in text.payload)
     return RawTable(
         headers=headers,
         frame=frame,
@@ -662,6 +664,12 @@ def _polars_rows(text: _Text, delimiter: str, header: _Header) -> tuple[pl.DataF
     if frame.height == 0 or not _same_cells(frame.row(0), header.cells):
         return None
     rows = frame.slice(1)
+    first = header.line + header.span
+    offsets = pl.int_range(0, rows.height, dtype=pl.Int64, eager=True) + first
+    if b'"' not in text.payload:  # no quoted cell, so no line break inside a cell: one record per line
+        if header.line - 1 + header.span + rows.height != text.total_lines():
+            return None
+        return rows, offsets
     breaks = rows.select(
         pl.sum_horizontal(
             [pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in names]
@@ -669,8 +677,6 @@ def _polars_rows(text: _Text, delimiter: str, header: _Header) -> tuple[pl.DataF
     ).to_series()
     if header.line - 1 + header.span + rows.height + int(breaks.sum()) != text.total_lines():
         return None
-    first = header.line + header.span
-    offsets = pl.int_range(0, rows.height, dtype=pl.Int64, eager=True) + first
     lines = (offsets + breaks.cum_sum() - breaks).cast(pl.Int64)
     return rows, lines
 
@@ -930,11 +936,14 @@ def _blank_cell(column: str) -> pl.Expr:
 
 
 def _finish(
-    rows: pl.DataFrame, lines: pl.Series, header_cells: Cells
+    rows: pl.DataFrame, lines: pl.Series, header_cells: Cells, empty_is_null: bool = False
 ) -> tuple[list[str], pl.DataFrame, list[tuple[int, str]]]:
-    """Skip blank, repeated-header, subtotal and footer rows; name and prune the columns."""
+    """Skip blank, repeated-header, subtotal and footer rows; name and prune the columns.
+
+    Empty cells become null (`empty_is_null`: the caller knows that no cell is empty text)."""
     columns = rows.columns
-    rows = rows.with_columns([pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in columns])
+    if not empty_is_null:
+        rows = rows.with_columns([pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in columns])
     flags = _row_flags(rows, header_cells)
     reasons: dict[int, str] = {}
     for index in flags.filter(pl.col("blank"))["i"].to_list():
