@@ -689,7 +689,7 @@ class Store:
         """deal_id, hist_idx: the furthest open stage the stage history of each deal in scope shows
         — `metrics.funnel.history_reach`; optionally only of deals with that `status` whose close day
         (closed_on, else close_date) lies in [closed_from, closed_to] (a bound given needs a close day)."""
-        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx FROM stage_facts h "
+        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx FROM stage_history h "
                f"JOIN stage_idx i ON i.stage = h.stage "
                f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE}) d "
                f"  WHERE (CAST($status AS VARCHAR) IS NULL OR d.status = $status) "
@@ -838,38 +838,81 @@ class Store:
                                               "key": str(key)}
         return cur.sql(sql, params=params).pl()
 
+    @staticmethod
+    def _month_edges(period_from: date | None, period_to: date | None) -> list[tuple[date, date]]:
+        """The days of a bounded period outside its whole calendar months (at most two runs of days)."""
+        if period_from is None and period_to is None:
+            return []
+        lo, hi = period_from, period_to
+        if lo is not None and hi is not None and hi < lo:
+            return []
+        if lo is not None and hi is not None and (lo.year, lo.month) == (hi.year, hi.month):
+            whole = lo.day == 1 and (hi + timedelta(days=1)).day == 1
+            return [] if whole else [(lo, hi)]
+        edges = []
+        if lo is not None and lo.day != 1:
+            edges.append((lo, (lo.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)))
+        if hi is not None and (hi + timedelta(days=1)).day != 1:
+            edges.append((hi.replace(day=1), hi))
+        return edges
+
     def activity_coverage_in_scope(self, scope: dict[str, Any], tiers: pl.DataFrame, period_from: date | None,
                                    period_to: date | None, as_of: date,
                                    cur: duckdb.DuckDBPyConnection | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Two aggregates of the activities in scope, linked to an account through their own
-        account, else their deal's (a deal in scope; unlinked activities are left out), in one scan:
+        account, else their deal's (a deal in scope; unlinked activities are left out):
         - per rep and tier, the activities dated in the period: rep_id, tier, activities —
           `metrics.tiering.tier_activity_counts` (accounts missing from `tiers` are tier "none");
         - per account, the last activity day up to `as_of`: account_id, last_activity_on —
           `metrics.tiering.last_activity`.
-        `tiers` is a frame of account_id, tier."""
-        acts = self._acts_sql(scope, "x.rep_id, x.account_id, x.deal_id, x.occurred_at")
+        `tiers` is a frame of account_id, tier. Whole months are read from the derived
+        `activity_months` table; only the days of a period outside its whole months and those of
+        the month of `as_of` up to it are read from the activities themselves (time-ordered, so
+        the other days are skipped)."""
+        unbounded = period_from is None and period_to is None
+        month_of_as_of = as_of.replace(day=1)
+        where = ""
+        if any(scope.get(k) for k in ("teams", "regions", "reps")):
+            where += f" AND x.rep_id IN ({self._REPS_IN_SCOPE})"
+        if scope.get("segments"):
+            where += " AND x.account_id IN (SELECT account_id FROM accounts WHERE list_contains($segments, size))"
+        # a month counts whole when the period has no bounds, or it lies inside the period's bounds
+        whole = ("(CAST($unbounded AS BOOLEAN) OR (x.month IS NOT NULL "
+                 "AND (CAST($p_from AS DATE) IS NULL OR x.month >= CAST($p_from AS DATE)) "
+                 "AND (CAST($p_to AS DATE) IS NULL OR CAST(x.month + INTERVAL 1 MONTH AS DATE) - 1 <= CAST($p_to AS DATE))))")
+        parts = [
+            f"SELECT x.rep_id, x.account_id, x.deal_id, CASE WHEN {whole} THEN x.activities ELSE 0 END AS n, "
+            f"CASE WHEN x.month < CAST($am AS DATE) THEN x.last_day END AS last_day FROM activity_months x "
+            f"WHERE ({whole} OR x.month < CAST($am AS DATE)){where}",
+            f"SELECT x.rep_id, x.account_id, CASE WHEN x.account_id IS NULL THEN x.deal_id END, 0, "
+            f"CAST(x.occurred_at AS DATE) FROM activities x WHERE x.occurred_at >= CAST($am AS TIMESTAMP) "
+            f"AND x.occurred_at < CAST(CAST($as_of AS DATE) + 1 AS TIMESTAMP){where}",
+        ]
+        edges = self._month_edges(period_from, period_to)
+        params: dict[str, Any] = {"unbounded": unbounded, "p_from": period_from, "p_to": period_to,
+                                  "am": month_of_as_of, "as_of": as_of}
+        for n, (lo, hi) in enumerate(edges):       # e0_lo, e0_hi, e1_lo, e1_hi: generated names
+            parts.append(f"SELECT x.rep_id, x.account_id, CASE WHEN x.account_id IS NULL THEN x.deal_id END, 1, NULL "
+                         f"FROM activities x WHERE x.occurred_at >= CAST($e{n}_lo AS TIMESTAMP) "
+                         f"AND x.occurred_at < CAST(CAST($e{n}_hi AS DATE) + 1 AS TIMESTAMP){where}")
+            params |= {f"e{n}_lo": lo, f"e{n}_hi": hi}
         sql = (
-            f"WITH x AS ({acts}), "
-            f"linked AS (SELECT rep_id, account_id, occurred_at FROM x WHERE account_id IS NOT NULL "
-            f"  UNION ALL SELECT x.rep_id, d.account_id, x.occurred_at FROM x "
+            f"WITH x AS ({' UNION ALL '.join(parts)}), "
+            f"linked AS (SELECT rep_id, account_id, n, last_day FROM x WHERE account_id IS NOT NULL "
+            f"  UNION ALL SELECT x.rep_id, d.account_id, x.n, x.last_day FROM x "
             f"  JOIN (SELECT deal_id, account_id FROM ({self._DEALS_IN_SCOPE})) d ON d.deal_id = x.deal_id "
             f"  WHERE x.account_id IS NULL AND d.account_id IS NOT NULL), "
-            f"tagged AS (SELECT l.rep_id, l.account_id, CAST(l.occurred_at AS DATE) AS day, "
-            f"  coalesce(t.tier, 'none') AS tier FROM linked l LEFT JOIN tiers_frame t ON t.account_id = l.account_id) "
-            f"SELECT GROUPING(account_id) AS by_tier, rep_id, tier, account_id, "
-            f"  CAST(count(*) FILTER ((CAST($p_from AS DATE) IS NULL AND CAST($p_to AS DATE) IS NULL) "
-            f"    OR (day IS NOT NULL AND (CAST($p_from AS DATE) IS NULL OR day >= CAST($p_from AS DATE)) "
-            f"        AND (CAST($p_to AS DATE) IS NULL OR day <= CAST($p_to AS DATE)))) AS BIGINT) AS activities, "
-            f"  max(day) FILTER (day <= CAST($as_of AS DATE)) AS last_activity_on "
+            f"tagged AS (SELECT l.rep_id, l.account_id, l.n, l.last_day, coalesce(t.tier, 'none') AS tier "
+            f"  FROM linked l LEFT JOIN tiers_frame t ON t.account_id = l.account_id) "
+            f"SELECT GROUPING(account_id) AS by_tier, rep_id, tier, account_id, CAST(sum(n) AS BIGINT) AS activities, "
+            f"  max(last_day) AS last_activity_on "
             f"FROM tagged GROUP BY GROUPING SETS ((rep_id, tier), (account_id))"
         )
         cur = cur or self.cursor()
         cur.complete()
-        params = self._scope_params(scope)
         cur.register("tiers_frame", tiers.select("account_id", "tier").unique("account_id", keep="first"))
         try:
-            out = cur.sql(sql, params=params | {"p_from": period_from, "p_to": period_to, "as_of": as_of}).pl()
+            out = cur.sql(sql, params=self._scope_params(scope) | params).pl()
         finally:
             cur.unregister("tiers_frame")
         by_tier = (out.filter(pl.col("by_tier") == 1).select("rep_id", "tier", "activities")
