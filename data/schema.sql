@@ -187,3 +187,17 @@ CREATE TABLE IF NOT EXISTS stage_intervals (
     entered_at TIMESTAMP,
     next_at    TIMESTAMP
 );
+
+-- Derived: one row per deal and stage its history shows, from `stage_intervals`: the first and the
+-- last entry, the days of the stays that ended with a later entry (each clipped at zero, summed)
+-- and how many, and whether the deal's last history row is in this stage (that stay ends when a
+-- won or lost deal closes). Funnels, time in stage and stalled deals read it instead of the rows.
+CREATE TABLE IF NOT EXISTS stage_facts (
+    deal_id    VARCHAR,
+    stage      VARCHAR,
+    first_at   TIMESTAMP,
+    last_at    TIMESTAMP,
+    mid_days   BIGINT,
+    mid_n      BIGINT,
+    is_last    BOOLEAN
+);

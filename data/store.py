@@ -625,10 +625,17 @@ class Store:
         "CAST(date_trunc('month', CAST(occurred_at AS DATE)) AS DATE) AS m, count(*), max(CAST(occurred_at AS DATE)) "
         "FROM activities GROUP BY 1, 2, 3, 4 ORDER BY m, 1, 2, 3"
     )
-    # the derived tables and the canonical tables each is computed from
+    _REBUILD_FACTS = (
+        "INSERT INTO stage_facts SELECT deal_id, stage, min(entered_at), max(entered_at), "
+        "CAST(coalesce(sum(greatest(CAST(CAST(next_at AS DATE) - CAST(entered_at AS DATE) AS BIGINT), 0)) "
+        "  FILTER (next_at IS NOT NULL), 0) AS BIGINT), CAST(count(next_at) AS BIGINT), bool_or(next_at IS NULL) "
+        "FROM stage_intervals GROUP BY deal_id, stage ORDER BY deal_id, stage"
+    )
+    # the derived tables and the canonical tables each is computed from (stage_facts after stage_intervals)
     DERIVED_FROM: dict[str, tuple[str, ...]] = {"activity_daily": ("activities", "accounts"),
                                                 "stage_intervals": ("stage_history",),
-                                                "activity_months": ("activities",)}
+                                                "activity_months": ("activities",),
+                                                "stage_facts": ("stage_history",)}
 
     def _rebuild_derived(self, cur: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = FACT_TABLES) -> None:
         """Recompute the derived tables computed from the `changed` canonical tables (default: all),
@@ -642,6 +649,9 @@ class Store:
         if set(changed) & set(self.DERIVED_FROM["activity_months"]):
             cur.execute("DELETE FROM activity_months")
             cur.execute(self._REBUILD_MONTHS)
+        if set(changed) & set(self.DERIVED_FROM["stage_facts"]):
+            cur.execute("DELETE FROM stage_facts")
+            cur.execute(self._REBUILD_FACTS)
 
     def _init_derived(self) -> None:
         """Fill the derived tables of a database written before they existed."""
@@ -689,7 +699,7 @@ class Store:
         """deal_id, hist_idx: the furthest open stage the stage history of each deal in scope shows
         — `metrics.funnel.history_reach`; optionally only of deals with that `status` whose close day
         (closed_on, else close_date) lies in [closed_from, closed_to] (a bound given needs a close day)."""
-        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx FROM stage_history h "
+        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx FROM stage_facts h "
                f"JOIN stage_idx i ON i.stage = h.stage "
                f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE}) d "
                f"  WHERE (CAST($status AS VARCHAR) IS NULL OR d.status = $status) "
@@ -704,31 +714,102 @@ class Store:
         """stage_index, days, deals: the deals in scope counted by their completed days in each open
         stage — `metrics.funnel.completed_stays` (intervals between consecutive `entered_at`, the
         last one of a closed deal up to its close day, each clipped at zero, summed per deal and stage),
-        from the derived `stage_intervals` table."""
-        sql = (
-            f"WITH d AS (SELECT deal_id, status, coalesce(closed_on, close_date) AS close_day "
-            f"           FROM ({self._DEALS_IN_SCOPE})), "
-            f"h AS (SELECT deal_id, stage, entered_at, next_at AS nxt FROM stage_intervals), "
-            f"stays AS (SELECT h.deal_id, i.stage_index, coalesce(sum(greatest(CAST("
-            f"            CASE WHEN h.nxt IS NOT NULL THEN CAST(h.nxt AS DATE) ELSE d.close_day END "
-            f"            - CAST(h.entered_at AS DATE) AS BIGINT), 0)), 0) AS days "
-            f"          FROM h JOIN d ON d.deal_id = h.deal_id JOIN stage_idx i ON i.stage = h.stage "
-            f"          WHERE h.nxt IS NOT NULL OR (d.status <> 'open' AND d.close_day IS NOT NULL) "
-            f"          GROUP BY 1, 2) "
-            f"SELECT stage_index, CAST(days AS BIGINT) AS days, CAST(count(*) AS BIGINT) AS deals FROM stays "
-            f"GROUP BY 1, 2 ORDER BY 1, 2"
-        )
+        from the derived `stage_facts` table."""
+        d = (f"SELECT deal_id, owner_rep_id, status, coalesce(closed_on, close_date) AS close_day "
+             f"FROM ({self._DEALS_IN_SCOPE})")
+        sql = (f"WITH d AS ({d}), {self._STAYS} SELECT stage_index, CAST(days AS BIGINT) AS days, "
+               f"CAST(count(*) AS BIGINT) AS deals FROM stays GROUP BY 1, 2 ORDER BY 1, 2")
         return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._scope_params(scope))
+
+    # per deal of `d` (deal_id, owner_rep_id, status, close_day) and open stage of `stage_idx`: its
+    # completed days there (`metrics.funnel.completed_stays` before counting), from `stage_facts`
+    _CLOSED = "(d.status <> 'open' AND d.close_day IS NOT NULL)"
+    _STAYS = (
+        f"stays AS (SELECT f.deal_id, d.owner_rep_id, i.stage_index, f.mid_days + CASE WHEN f.is_last AND {_CLOSED} "
+        f"            THEN greatest(CAST(d.close_day - CAST(f.last_at AS DATE) AS BIGINT), 0) ELSE 0 END AS days "
+        f"          FROM stage_facts f JOIN d ON d.deal_id = f.deal_id JOIN stage_idx i ON i.stage = f.stage "
+        f"          WHERE f.mid_n > 0 OR (f.is_last AND {_CLOSED}))"
+    )
+    # the funnel's cohort (`metrics._common.deals_in_scope`, closed_and_open): deals won or lost in
+    # the period (all time: every one), plus the deals open at $as_of
+    _COHORT = (
+        "((d.status IN ('won', 'lost') AND ((CAST($p_from AS DATE) IS NULL AND CAST($p_to AS DATE) IS NULL) "
+        "   OR (coalesce(d.closed_on, d.close_date) IS NOT NULL "
+        "       AND (CAST($p_from AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) >= CAST($p_from AS DATE)) "
+        "       AND (CAST($p_to AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) <= CAST($p_to AS DATE))))) "
+        " OR (d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE))))"
+    )
+
+    def funnel_stays_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, period_from: date | None,
+                              period_to: date | None, as_of: date,
+                              cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """owner_rep_id, stage_index, days, deals: the funnel's deals in scope (won or lost in the
+        period, plus those open at `as_of`) counted per owner by their completed days in each open
+        stage — `metrics.funnel.completed_stays(..., by="owner_rep_id")` of that cohort, from
+        `stage_facts`."""
+        d = (f"SELECT d.deal_id, d.owner_rep_id, d.status, coalesce(d.closed_on, d.close_date) AS close_day "
+             f"FROM ({self._DEALS_IN_SCOPE}) d WHERE {self._COHORT}")
+        sql = (f"WITH d AS ({d}), {self._STAYS} SELECT owner_rep_id, stage_index, CAST(days AS BIGINT) AS days, "
+               f"CAST(count(*) AS BIGINT) AS deals FROM stays GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+        params = self._scope_params(scope) | {"p_from": period_from, "p_to": period_to, "as_of": as_of}
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, params)
+
+    def stage_reach_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
+                             cur: duckdb.DuckDBPyConnection | None = None, *, closed_from: date | None = None,
+                             closed_to: date | None = None, open_as_of: date | None = None) -> pl.DataFrame:
+        """deal_id, hist_idx, strict_idx of the deals in scope — `metrics.funnel.stage_reach`: the
+        furthest open stage their history shows, and the furthest one they entered in order from
+        the first on (first entries never earlier than the previous stage's), from `stage_facts`.
+        With a `closed_from` or `closed_to` bound, only of the deals won or lost in it (a close day
+        needed) and, with `open_as_of`, of those open at that day."""
+        d = (f"SELECT deal_id FROM ({self._DEALS_IN_SCOPE}) d "
+             f"WHERE (CAST($c_from AS DATE) IS NULL AND CAST($c_to AS DATE) IS NULL) "
+             f"OR (d.status IN ('won', 'lost') AND coalesce(d.closed_on, d.close_date) IS NOT NULL "
+             f"    AND (CAST($c_from AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) >= CAST($c_from AS DATE)) "
+             f"    AND (CAST($c_to AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) <= CAST($c_to AS DATE))) "
+             f"OR (d.status = 'open' AND CAST($o_as_of AS DATE) IS NOT NULL "
+             f"    AND (d.created_on IS NULL OR d.created_on <= CAST($o_as_of AS DATE)))")
+        # one column per open stage (f0, f1, ...: generated names; the indexes are bound as $s0, $s1, ...):
+        # each deal's first entry there, then the strict prefix from them in stage order
+        n = stage_index.height
+        firsts = "".join(f", max(f.first_at) FILTER (i.stage_index = $s{k}) AS f{k}" for k in range(n))
+        breaks = "".join(f" WHEN f{k} IS NULL OR f{k} < f{k - 1} THEN $s{k}" for k in range(1, n))
+        sql = (
+            f"SELECT deal_id, CAST(hist_idx AS BIGINT) AS hist_idx, "
+            f"CAST(greatest(CASE WHEN f0 IS NULL THEN $s0{breaks} ELSE $n END, 1) - 1 AS BIGINT) AS strict_idx "
+            f"FROM (SELECT f.deal_id, max(i.stage_index) AS hist_idx{firsts} "
+            f"      FROM stage_facts f JOIN stage_idx i ON i.stage = f.stage WHERE f.deal_id IN ({d}) GROUP BY 1) "
+            f"ORDER BY deal_id"
+        )
+        if n == 0:
+            return pl.DataFrame(schema={"deal_id": pl.String, "hist_idx": pl.Int64, "strict_idx": pl.Int64})
+        params = (self._scope_params(scope) | {"c_from": closed_from, "c_to": closed_to, "o_as_of": open_as_of, "n": n}
+                  | {f"s{k}": k for k in range(n)})
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, params)
+
+    def has_stage_history_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> bool:
+        """Whether any deal in scope has a stage-history row."""
+        sql = f"SELECT EXISTS (SELECT 1 FROM stage_facts WHERE deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE})))"
+        cur = cur or self.cursor()
+        cur.complete()
+        return bool(cur.execute(sql, self._scope_params(scope)).fetchone()[0])
 
     def current_stage_entries_in_scope(self, scope: dict[str, Any], as_of: date,
                                        cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """deal_id, entered_on: for deals in scope open at `as_of`, the latest day up to `as_of` their
-        history shows them entering their current stage — `metrics.funnel.current_stage_entries`."""
+        history shows them entering their current stage — `metrics.funnel.current_stage_entries`.
+        The last entry of `stage_facts` when it is not after `as_of`; else the history rows of it."""
         sql = (
-            f"SELECT d.deal_id, CAST(max(h.entered_at) AS DATE) AS entered_on FROM ({self._DEALS_IN_SCOPE}) d "
-            f"JOIN stage_history h ON h.deal_id = d.deal_id AND h.stage = d.stage "
-            f"WHERE d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE)) "
-            f"AND CAST(h.entered_at AS DATE) <= CAST($as_of AS DATE) GROUP BY 1 ORDER BY 1"
+            f"WITH d AS (SELECT d.deal_id, d.stage, f.first_at, f.last_at FROM ({self._DEALS_IN_SCOPE}) d "
+            f"  JOIN stage_facts f ON f.deal_id = d.deal_id AND f.stage = d.stage "
+            f"  WHERE d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE)) "
+            f"  AND CAST(f.first_at AS DATE) <= CAST($as_of AS DATE)) "
+            f"SELECT deal_id, CAST(last_at AS DATE) AS entered_on FROM d WHERE CAST(last_at AS DATE) <= CAST($as_of AS DATE) "
+            f"UNION ALL "
+            f"SELECT d.deal_id, CAST(max(h.entered_at) AS DATE) FROM d "
+            f"  JOIN stage_history h ON h.deal_id = d.deal_id AND h.stage = d.stage "
+            f"  WHERE CAST(d.last_at AS DATE) > CAST($as_of AS DATE) AND CAST(h.entered_at AS DATE) <= CAST($as_of AS DATE) "
+            f"  GROUP BY 1 ORDER BY 1"
         )
         cur = cur or self.cursor()
         cur.complete()

@@ -87,12 +87,15 @@ def _furthest_reached(
     """Add `max_idx`: the index of the furthest open stage each deal reached (0-based).
 
     `hist` is the stage history already narrowed to the scope's deals (see `_history`); for the
-    "reached" method `reach` (see `history_reach`) may stand in for it.
+    "reached" method `reach` (see `history_reach`) may stand in for it, for the "strict" method a
+    `reach` with a `strict_idx` column (see `stage_reach`).
     """
     n = idx.height
     cur = idx.select(pl.col("stage"), pl.col("stage_index").alias("_cur_idx"))
     if method == "reached" and reach is not None:
         per_deal = reach.select("deal_id", pl.col("hist_idx").alias("_hist_idx"))
+    elif method == "strict" and reach is not None and "strict_idx" in reach.columns:
+        per_deal = reach.select("deal_id", pl.col("strict_idx").alias("_strict_idx"))
     elif hist is None:
         raise ValueError(f"the {method!r} funnel method needs the stage history rows")
     else:
@@ -107,6 +110,17 @@ def _furthest_reached(
         return out.with_columns(max_idx.alias("max_idx")).drop("_hist_idx", "_cur_idx")
     if method != "strict":
         raise ValueError(f"unknown funnel method {method!r}")
+    if per_deal is not None:
+        out = scope.join(per_deal, on="deal_id", how="left")
+        return out.with_columns(pl.col("_strict_idx").fill_null(0).cast(pl.Int64).alias("max_idx")).drop("_strict_idx")
+    out = scope.join(_strict_prefix(hist), on="deal_id", how="left")
+    max_idx = (pl.col("_prefix").fill_null(1).clip(lower_bound=1) - 1).cast(pl.Int64)
+    return out.with_columns(max_idx.alias("max_idx")).drop("_prefix")
+
+
+def _strict_prefix(hist: pl.DataFrame) -> pl.DataFrame:
+    """deal_id, _prefix: how many open stages, from the first on, each deal's history (rows with a
+    `stage_index`) shows it entering in order (first entry of each no earlier than the previous one)."""
     first = (
         hist.group_by("deal_id", "stage_index")
         .agg(pl.col("entered_at").min().alias("_first"))
@@ -117,12 +131,30 @@ def _furthest_reached(
     in_order = (pl.col("stage_index") == pl.col("_pos")) & (
         pl.col("_prev").is_null() | (pl.col("_first") >= pl.col("_prev"))
     )
-    prefix = first.group_by("deal_id").agg(
+    return first.group_by("deal_id").agg(
         pl.coalesce(pl.col("_pos").filter(~in_order).min(), pl.len().cast(pl.Int64)).alias("_prefix")
     )
-    out = scope.join(prefix, on="deal_id", how="left")
-    max_idx = (pl.col("_prefix").fill_null(1).clip(lower_bound=1) - 1).cast(pl.Int64)
-    return out.with_columns(max_idx.alias("max_idx")).drop("_prefix")
+
+
+def stage_reach(stage_history: pl.DataFrame, stages: pl.DataFrame) -> pl.DataFrame:
+    """The stage reach of a deal is how far its stage history takes it by each funnel method:
+    `hist_idx`, the furthest open stage the history shows it in (as `history_reach`), and
+    `strict_idx`, the furthest open stage it is seen entering in order from the first one on
+    (first entry of each stage no earlier than the previous one; 0 when the run breaks at once).
+
+    Only rows whose stage is an open stage count; deals without such a row are absent. Both funnel
+    methods build on it, so a store may hand it over instead of the history rows.
+
+    Columns: deal_id, hist_idx, strict_idx (0-based indexes in pipeline order, Int64). Sorted by
+    deal_id.
+    """
+    idx = open_stages(stages)
+    hist = conform(stage_history, "stage_history").select("deal_id", "stage", "entered_at").join(
+        idx.select("stage", "stage_index"), on="stage", how="inner")
+    furthest = hist.group_by("deal_id").agg(pl.col("stage_index").max().cast(pl.Int64).alias("hist_idx"))
+    strict = _strict_prefix(hist).select(
+        "deal_id", (pl.col("_prefix").clip(lower_bound=1) - 1).cast(pl.Int64).alias("strict_idx"))
+    return furthest.join(strict, on="deal_id", how="left").sort("deal_id")
 
 
 def furthest_stage(
@@ -134,10 +166,11 @@ def furthest_stage(
     Returns the deals with an added `max_idx` column: the 0-based index of that open stage in
     pipeline order, by the rules of `funnel` (`method` "reached", the default, or "strict"); won
     deals reached the last open stage. With the "reached" method `reach` (`history_reach` of the
-    stage history) may be given instead of `stage_history` (same result).
+    stage history) may be given instead of `stage_history` (same result); with "strict", a `reach`
+    with `strict_idx` (`stage_reach`).
     """
     prepared = prepare_deals(deals)
-    if method == "reached" and reach is not None:
+    if reach is not None and (method == "reached" or "strict_idx" in reach.columns):
         return _furthest_reached(prepared, None, open_stages(stages), method, reach)
     return _furthest_reached(prepared, _history(stage_history, prepared), open_stages(stages), method)
 
@@ -283,10 +316,16 @@ def funnel_set(
     groupings: Sequence[str | None] = (None,),
     cohort: Cohort = "closed_and_open",
     currency: str | None = None,
+    reach: pl.DataFrame | None = None,
+    stays: pl.DataFrame | None = None,
 ) -> dict[tuple[str, str | None], pl.DataFrame]:
     """The funnel set is the funnel for several counting methods and groupings at once, keyed by
     (method, grouping column or None): the same table as `funnel(..., method=, by=)` for each pair,
     a grouped one over the deals whose group is known. The stage history is read once for all.
+
+    Instead of the history rows, a store may hand over `reach` (`stage_reach` of the history) and
+    `stays` (`completed_stays` of the funnel's deals — the cohort in the period — by the grouping
+    columns); the result is the same.
     """
     idx = open_stages(stages)
     columns = [g for g in groupings if g is not None]
@@ -295,9 +334,13 @@ def funnel_set(
         return {(m, g): funnel(deals, stage_history, stages, as_of=as_of, period_from=period_from,
                                period_to=period_to, method=m, cohort=cohort, by=g, currency=currency)
                 for m in methods for g in groupings}
-    hist = _history(stage_history, scope)
-    durations = _stage_durations(scope, hist, idx, as_of, [ALL, *columns])
-    reached = {m: _furthest_reached(scope, hist, idx, m) for m in methods}
+    if reach is not None and stays is not None:
+        hist = None
+        counted = with_group(stays, [ALL])
+    else:
+        hist = _history(stage_history, scope)
+        durations = _stage_durations(scope, hist, idx, as_of, [ALL, *columns])
+    reached = {m: _furthest_reached(scope, hist, idx, m, reach) for m in methods}
     nxt = idx.select("stage_index", pl.col("stage").shift(-1).fill_null(won_stage_label(stages)).alias("next_stage"))
     cols = ["stage", "stage_index", "next_stage", "reached", "conversion_to_next", "pct_of_first", "median_days",
             "p90_days"]
@@ -305,14 +348,28 @@ def funnel_set(
     for g in groupings:
         keys = group_columns(g)
         known = pl.lit(True) if g is None else pl.col(g).is_not_null()
-        stats = _completed_stats(durations.filter(known), keys).select(keys + ["stage_index", "median_days",
-                                                                              "p90_days"])
+        if hist is None:
+            stats = _stats_of_counts(counted.filter(known), keys)
+        else:
+            stats = _completed_stats(durations.filter(known), keys).select(keys + ["stage_index", "median_days",
+                                                                                  "p90_days"])
         for m in methods:
             counts = _reached_counts(reached[m].filter(known), idx, keys)
             table = counts.join(nxt, on="stage_index", how="left").join(
                 stats, on=keys + ["stage_index"], how="left", nulls_equal=True)
             out[(m, g)] = drop_group(table.select(*keys, *cols).sort(keys + ["stage_index"], nulls_last=True))
     return out
+
+
+def _stats_of_counts(stays: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """keys, stage_index, median_days, p90_days from completed stays counted per group (see
+    `completed_stays`): the same numbers `_completed_stats` gives from the durations."""
+    counts = stays.group_by(*keys, "stage_index", "days").agg(pl.col("deals").sum())
+    by = [*keys, "stage_index"]
+    median = quantile_of_counts(counts, 0.5, by=by).rename({"quantile": "median_days"})
+    p90 = quantile_of_counts(counts, 0.9, by=by).rename({"quantile": "p90_days"})
+    return median.join(p90, on=by, how="full", coalesce=True, nulls_equal=True).with_columns(
+        pl.col("stage_index").cast(pl.Int64))
 
 
 def _empty_funnel(scope: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -362,7 +419,8 @@ def time_in_stage(
 
 
 def completed_stays(
-    deals: pl.DataFrame, stage_history: pl.DataFrame, stages: pl.DataFrame, *, currency: str | None = None
+    deals: pl.DataFrame, stage_history: pl.DataFrame, stages: pl.DataFrame, *, currency: str | None = None,
+    by: str | Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Completed stays count the deals by how many days they spent, in total, in each open stage
     they have left (or were in when they closed): a histogram of completed time in stage.
@@ -371,33 +429,36 @@ def completed_stays(
     `entered_at` to the next, the last one of a won or lost deal up to its close day; each clipped
     at zero) add up to one stay; the stays are then counted per stage and whole number of days.
     Quantiles of time in stage over these deals follow exactly from it (`quantile_of_counts`),
-    so a store may hand over this small frame instead of the history rows.
+    so a store may hand over this small frame instead of the history rows. `by` counts them per
+    group of deal columns as well.
 
-    Columns: stage_index, days (Int64), deals (Int64). Sorted by stage_index, days.
+    Columns: [by...], stage_index, days (Int64), deals (Int64). Sorted by [by...], stage_index, days.
     """
     idx = open_stages(stages)
-    prepared = with_group(prepare_deals(deals, currency), [ALL])
-    durations = _stage_durations(prepared, _history(stage_history, prepared), idx, date.max, [ALL])
-    return (
+    keys = group_columns(by)
+    prepared = with_group(prepare_deals(deals, currency), keys)
+    durations = _stage_durations(prepared, _history(stage_history, prepared), idx, date.max, keys)
+    return drop_group(
         durations.filter(pl.col("completed"))
-        .group_by("deal_id", "stage_index")
+        .group_by(*keys, "deal_id", "stage_index")
         .agg(pl.col("days").sum().cast(pl.Int64))
-        .group_by("stage_index", "days")
+        .group_by(*keys, "stage_index", "days")
         .agg(pl.len().cast(pl.Int64).alias("deals"))
-        .select(pl.col("stage_index").cast(pl.Int64), "days", "deals")
-        .sort("stage_index", "days")
+        .select(*keys, pl.col("stage_index").cast(pl.Int64), "days", "deals")
+        .sort(*keys, "stage_index", "days", nulls_last=True)
     )
 
 
 def quantile_of_counts(counts: pl.DataFrame, quantile: float, value: str = "days",
-                       weight: str = "deals", by: str = "stage_index") -> pl.DataFrame:
+                       weight: str = "deals", by: str | Sequence[str] = "stage_index") -> pl.DataFrame:
     """The quantile of values given as counts (value, how many times it occurs), per group: the
     same number as polars' `quantile(q, interpolation="linear")` over the values written out
     (position q × (n − 1) in sorted order, linear between the two neighbours).
 
-    Columns: [by], quantile (Float64).
+    Columns: [by...], quantile (Float64).
     """
-    ordered = counts.filter(pl.col(weight) > 0).sort(by, value)
+    by = [by] if isinstance(by, str) else list(by)
+    ordered = counts.filter(pl.col(weight) > 0).sort(*by, value, nulls_last=True)
     n = pl.col(weight).sum().over(by)
     pos = (n - 1).cast(pl.Float64) * quantile
     lo, hi = pos.floor(), pos.ceil()
@@ -413,8 +474,8 @@ def quantile_of_counts(counts: pl.DataFrame, quantile: float, value: str = "days
             pl.col(value).filter(pl.col("_at_hi")).first().cast(pl.Float64).alias("_v_hi"),
             (pl.col("_pos").first() - pl.col("_lo").first()).alias("_frac"),
         )
-        .select(by, (pl.col("_v_lo") + pl.col("_frac") * (pl.col("_v_hi") - pl.col("_v_lo"))).alias("quantile"))
-        .sort(by)
+        .select(*by, (pl.col("_v_lo") + pl.col("_frac") * (pl.col("_v_hi") - pl.col("_v_lo"))).alias("quantile"))
+        .sort(by, nulls_last=True)
     )
 
 
@@ -534,7 +595,8 @@ def bottleneck(
     deal is the team's own in the period, else everyone's, else everyone's over the benchmark
     periods. With the "reached" method, `reach` (`history_reach` of the deals' stage history) may
     be given instead of `stage_history` (same result); it needs to cover the compared deals that
-    are not won (won deals reached every stage).
+    are not won (won deals reached every stage). With the "strict" method, a `reach` with
+    `strict_idx` (`stage_reach`) covering every compared deal may be given.
 
     Columns: team, from_stage, to_stage, entering, conversion, benchmark, benchmark_basis
     ("teams" or "earlier_periods"), gap (benchmark − conversion), avg_won_deal, revenue_cost,
@@ -556,7 +618,8 @@ def bottleneck(
     if idx.height == 0 or frame.height == 0:
         return _empty_bottleneck()
     keys = ["team", "_period"]
-    hist = None if reach is not None and method == "reached" else _history(stage_history, frame)
+    by_reach = reach is not None and (method == "reached" or "strict_idx" in reach.columns)
+    hist = None if by_reach else _history(stage_history, frame)
     conv = _reached_counts(_furthest_reached(frame, hist, idx, method, reach), idx, keys)
     to_stage = pl.col("stage").shift(-1).fill_null(won_stage_label(stages)).alias("to_stage")
     conv = conv.join(idx.select("stage_index", to_stage), on="stage_index")
@@ -651,5 +714,6 @@ def _empty_bottleneck() -> pl.DataFrame:
     )
 
 
-__all__ = ["funnel", "funnel_set", "time_in_stage", "stalled", "bottleneck", "furthest_stage", "history_reach", "completed_stays",
+__all__ = ["funnel", "funnel_set", "time_in_stage", "stalled", "bottleneck", "furthest_stage", "history_reach",
+           "stage_reach", "completed_stays",
            "current_stage_entries", "quantile_of_counts"]

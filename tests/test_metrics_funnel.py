@@ -283,3 +283,54 @@ def test_funnel_set_equals_one_funnel_per_method_and_grouping(
         want = funnel.funnel(pool, history, stages, method=method, by=by, **window)  # type: ignore[arg-type]
         assert table.columns == want.columns
         assert_data(table, want.to_dict(as_series=False))
+
+
+@settings(max_examples=40, deadline=None)
+@given(pipelines(), st.lists(st.sampled_from(["r1", "r2", None]), min_size=25, max_size=25),
+       st.sampled_from([(None, None), (date(2024, 2, 1), date(2024, 3, 31))]))
+def test_funnel_set_from_reach_and_counted_stays_equals_the_history_rows(
+    data: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame], owners: list[str | None], period: tuple
+) -> None:
+    """What a store hands over instead of the history rows (each deal's stage reach, the cohort's
+    completed stays counted per group) gives the same funnels and bottlenecks; ties in entry time,
+    deals without history, re-entered stages and a single stage included."""
+    from metrics._common import deals_in_scope, prepare_deals
+
+    deals, history, stages = data
+    deals = deals.with_columns(pl.Series("owner_rep_id", owners[:deals.height], dtype=pl.String),
+                               pl.Series("team", [None if o is None else f"T{o}" for o in owners[:deals.height]],
+                                         dtype=pl.String))
+    window = {"as_of": AS_OF, "period_from": period[0], "period_to": period[1]}
+    groupings = (None, "team", "owner_rep_id")
+    reach = funnel.stage_reach(history, stages)
+    cohort = deals_in_scope(prepare_deals(deals), period[0], period[1], AS_OF)
+    stays = funnel.completed_stays(cohort, history, stages, by=["team", "owner_rep_id"])
+    want = funnel.funnel_set(deals, history, stages, groupings=groupings, **window)
+    got = funnel.funnel_set(deals, None, stages, groupings=groupings, reach=reach, stays=stays, **window)
+    assert set(got) == set(want)
+    for key, table in want.items():
+        assert got[key].columns == table.columns
+        assert_data(got[key], table.to_dict(as_series=False))
+    strict = funnel.furthest_stage(deals, history, stages, method="strict")
+    by_reach = funnel.furthest_stage(deals, None, stages, method="strict", reach=reach)
+    assert by_reach["max_idx"].to_list() == strict["max_idx"].to_list()
+    reps = frame("reps", {"rep_id": ["r1", "r2"], "team": ["Tr1", "Tr2"]})
+    for method in ("reached", "strict"):
+        raw = funnel.bottleneck(deals, history, stages, reps, method=method, **window)  # type: ignore[arg-type]
+        agg = funnel.bottleneck(deals, None, stages, reps, method=method, reach=reach, **window)  # type: ignore[arg-type]
+        assert_data(agg, raw.to_dict(as_series=False))
+
+
+def test_stage_reach_of_ties_gaps_and_reentries() -> None:
+    """Strict reach: entries in stage order (ties allowed), broken by a skipped stage or an earlier
+    first entry; a re-entered stage counts from its first entry; deals without open stages are absent."""
+    hist = frame("stage_history", {
+        "deal_id": ["a", "a", "a", "b", "b", "c", "c", "c", "d", "e", "e"],
+        "stage": ["Lead", "Qualify", "Propose", "Lead", "Propose", "Lead", "Qualify", "Lead", "Won", "Qualify", "Lead"],
+        "entered_at": ["2024-01-01 00:00:00", "2024-01-01 00:00:00", "2024-01-03 00:00:00", "2024-01-01 00:00:00",
+                       "2024-01-02 00:00:00", "2024-01-05 00:00:00", "2024-01-06 00:00:00", "2024-01-09 00:00:00",
+                       "2024-01-01 00:00:00", "2024-01-01 00:00:00", "2024-01-02 00:00:00"],
+    })
+    out = funnel.stage_reach(hist, STAGES)
+    assert out.to_dict(as_series=False) == {"deal_id": ["a", "b", "c", "e"], "hist_idx": [2, 2, 1, 1],
+                                            "strict_idx": [2, 0, 1, 0]}

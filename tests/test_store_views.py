@@ -12,12 +12,15 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from data.demo_load import load_demo
 from data.store import TABLES, ImportWrite, Store
 from metrics import funnel, leaderboard, schema, tiering
 from metrics._common import close_day, earlier_period, open_at, open_stages, within
+from tests.test_metrics_funnel import pipelines
 
 AS_OF = date(2026, 11, 22)
 
@@ -87,6 +90,51 @@ def test_stage_aggregates_equal_the_metric(demo):
         for as_of in (AS_OF, AS_OF - timedelta(days=90)):
             _same(demo.current_stage_entries_in_scope(scope, as_of),
                   funnel.current_stage_entries(deals, hist, as_of=as_of), ["deal_id"])
+
+
+def test_stage_reach_and_funnel_stays_equal_the_metric(demo):
+    from metrics._common import deals_in_scope, prepare_deals
+
+    stages = demo.stages_frame()
+    idx = open_stages(stages).select("stage", "stage_index")
+    for scope in _scopes(demo):
+        deals, hist = demo.deals_in_scope(scope), demo.stage_history_in_scope(scope)
+        _same(demo.stage_reach_in_scope(scope, idx), funnel.stage_reach(hist, stages), ["deal_id"])
+        assert demo.has_stage_history_in_scope(scope) == (hist.height > 0)
+        for start, end in PERIODS:
+            for as_of in (AS_OF, AS_OF - timedelta(days=120)):
+                cohort = deals_in_scope(prepare_deals(deals), start, end, as_of)
+                want = funnel.completed_stays(cohort, hist, stages, by="owner_rep_id")
+                got = demo.funnel_stays_in_scope(scope, idx, start, end, as_of)
+                _same(got, want, ["owner_rep_id", "stage_index", "days"])
+                assert got.height > 0
+
+
+def test_funnel_view_from_aggregates_equals_the_history_rows(demo):
+    """The Funnel page's numbers from the store's aggregates equal `funnel_set`, `bottleneck` and
+    `stalled` over the history rows (both methods, overall, per team and per rep)."""
+    from metrics._common import with_team
+    from ui.filters import Filters
+    from ui.views import funnel as view
+
+    stages = demo.stages_frame()
+    for scope in _scopes(demo)[:5]:
+        deals, hist, reps = demo.deals_in_scope(scope), demo.stage_history_in_scope(scope), demo.reps_in_scope(scope)
+        for start, end in PERIODS[:2]:
+            f = Filters("custom" if start else "all_time", start, end, as_of=AS_OF, **{k: tuple(v) for k, v in scope.items()})
+            got = view.compute(demo, f)
+            args = {"as_of": AS_OF, "period_from": start, "period_to": end}
+            want = funnel.funnel_set(with_team(deals, reps), hist, stages, groupings=(None, "team", "owner_rep_id"), **args)
+            for method in view.METHODS:
+                assert_frame_equal(got.funnels[method], want[(method, None)])
+                assert_frame_equal(got.compare[(method, "team")], want[(method, "team")])
+                assert_frame_equal(got.compare[(method, "rep")], want[(method, "owner_rep_id")])
+                assert_frame_equal(got.bottlenecks[method],
+                                   funnel.bottleneck(deals, hist, stages, reps, method=method, **args))
+            raw = funnel.stalled(deals, hist, stages, as_of=AS_OF)
+            assert got.stalled["deal_id"].to_list() == raw["deal_id"].to_list()
+            assert got.stalled["name"].to_list() == raw["name"].to_list()
+            assert got.stalled["over_by_days"].to_list() == raw["over_by_days"].to_list()
 
 
 def test_stalled_and_bottleneck_from_aggregates_equal_the_raw_path(demo):
@@ -201,6 +249,7 @@ def _stays_match(store: Store) -> None:
     idx = open_stages(stages).select("stage", "stage_index")
     want = funnel.completed_stays(store.deals_in_scope({}), store.stage_history_in_scope({}), stages)
     _same(store.completed_stays_in_scope({}, idx), want, ["stage_index", "days"])
+    _same(store.stage_reach_in_scope({}, idx), funnel.stage_reach(store.stage_history_in_scope({}), stages), ["deal_id"])
 
 
 def test_stage_intervals_are_rebuilt_after_import_undo_and_clear(tmp_path):
@@ -233,6 +282,8 @@ def test_derived_tables_are_filled_for_a_database_written_before_them(tmp_path):
     assert store.activity_daily_in_scope({})["activities"].to_list() == [1]
     rows = store.cursor().execute("SELECT stage, next_at FROM stage_intervals ORDER BY entered_at").fetchall()
     assert [r[0] for r in rows] == ["Lead", "Demo"] and rows[1][1] is None and rows[0][1] is not None
+    facts = store.cursor().execute("SELECT stage, mid_days, mid_n, is_last FROM stage_facts ORDER BY first_at").fetchall()
+    assert facts == [("Lead", 2, 1, False), ("Demo", 0, 0, True)]
     store.close()
 
 
@@ -262,3 +313,36 @@ def test_deal_names_and_currencies(demo):
     assert names["deal_id"].to_list() == sorted(ids[:5])
     n, currencies = demo.deal_currencies_in_scope(scope)
     assert n == deals.height and currencies == sorted(deals["currency"].drop_nulls().unique().to_list())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pipelines(), st.sampled_from([(None, None), (date(2024, 2, 1), date(2024, 3, 31))]))
+def test_stage_facts_equal_the_metric_on_generated_histories(tmp_path, data, period):
+    """Generated pipelines (ties in entry time, deals without history, one stage, re-entered
+    stages) through a real store: reach, counted stays and current entries equal the definitions."""
+    from metrics._common import deals_in_scope, prepare_deals
+
+    deals, hist, stages = data
+    path = tmp_path / f"gen{abs(hash((deals.height, hist.height, period)))}.duckdb"
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+    store = Store(path)
+    try:
+        store.set_stages(stages.with_columns(pl.lit("configured").alias("source")))
+        owners = [("r1", "r2", None)[i % 3] for i in range(deals.height)]
+        if deals.height:
+            _write(store, "deals", deals.with_columns(pl.Series("owner_rep_id", owners, dtype=pl.String)).to_dicts())
+        if hist.height:
+            _write(store, "stage_history", hist.with_columns(pl.lit(False).alias("inferred")).to_dicts())
+        deals, hist, stages = store.deals_in_scope({}), store.stage_history_in_scope({}), store.stages_frame()
+        idx = open_stages(stages).select("stage", "stage_index")
+        _same(store.stage_reach_in_scope({}, idx), funnel.stage_reach(hist, stages), ["deal_id"])
+        cohort = deals_in_scope(prepare_deals(deals), period[0], period[1], date(2024, 4, 1))
+        _same(store.funnel_stays_in_scope({}, idx, period[0], period[1], date(2024, 4, 1)),
+              funnel.completed_stays(cohort, hist, stages, by="owner_rep_id"), ["owner_rep_id", "stage_index", "days"])
+        _same(store.completed_stays_in_scope({}, idx), funnel.completed_stays(deals, hist, stages), ["stage_index", "days"])
+        for as_of in (date(2024, 1, 20), date(2024, 4, 1)):
+            _same(store.current_stage_entries_in_scope({}, as_of),
+                  funnel.current_stage_entries(deals, hist, as_of=as_of), ["deal_id"])
+    finally:
+        store.close()

@@ -15,14 +15,15 @@ from typing import Any
 import polars as pl
 
 from metrics import changes, funnel
-from metrics._common import open_stages, with_team
+from metrics._common import earlier_period, open_stages, with_team
 from ui.filters import Filters
-from ui.views import load, scope_of
+from ui.views import empty, scope_of
 from ui.views.overview import rounded, single_currency
 
 METHODS: tuple[str, ...] = ("reached", "strict")
 COMPARE: tuple[str, ...] = ("team", "rep")
 DEFAULT_REPS = 5   # reps compared side by side when none is picked: the five with most deals
+BOTTLENECK_PERIODS = 4   # earlier periods of the bottleneck's benchmark (metrics.funnel.bottleneck's default)
 
 
 @dataclass(frozen=True)
@@ -43,29 +44,51 @@ class FunnelView:
 
 
 def compute(store: Any, f: Filters) -> FunnelView:
-    """Funnels (both methods, overall and per team / rep), bottlenecks and stalled deals."""
-    fr = load(store, f, tables=("deals", "reps", "stage_history", "accounts"))
-    deals, hist, stages, reps = fr.deals, fr.stage_history, fr.stages, fr.reps
-    order = open_stages(stages)["stage"].to_list()
-    if deals.height == 0 or not order:
+    """Funnels (both methods, overall and per team / rep), bottlenecks and stalled deals.
+
+    With a stored stage history, everything comes from its per-deal aggregates in the store (the
+    stage reach of every deal, completed stays counted per owner: `metrics.funnel.stage_reach`,
+    `completed_stays`), never from the history rows; without one, from the history inferred from
+    the deal snapshots."""
+    cur, scope = store.cursor(), scope_of(f)
+    stages = store.stages_frame(cur)
+    idx = open_stages(stages).select("stage", "stage_index")
+    deals = store.deal_facts_in_scope(scope, cur)
+    if deals.height == 0 or idx.height == 0:
         return FunnelView(empty=True)
-    inferred_from, gap = 0, None
-    if hist.height == 0:
-        hist, inferred_from, gap = inferred_history(store, f, hist)
+    reps = store.reps_in_scope(scope, cur)
     teamed = with_team(deals, reps)
     args = dict(as_of=f.as_of, period_from=f.period_from, period_to=f.period_to)
-    # every method and grouping from one pass over the stage history
-    found = funnel.funnel_set(teamed, hist, stages, methods=METHODS, groupings=(None, "team", "owner_rep_id"), **args)
+    groupings = (None, "team", "owner_rep_id")
+    inferred_from, gap = 0, None
+    if store.has_stage_history_in_scope(scope, cur):
+        # the deals the funnels and bottlenecks count: closed in the period or the bottleneck's earlier
+        # ones (with one team), or open at as_of
+        earliest = earlier_period(f.period_from, f.period_to, BOTTLENECK_PERIODS)
+        reach = store.stage_reach_in_scope(scope, idx, cur, closed_from=earliest[0] if earliest else f.period_from,
+                                           closed_to=f.period_to, open_as_of=f.as_of)
+        stays = with_team(store.funnel_stays_in_scope(scope, idx, f.period_from, f.period_to, f.as_of, cur), reps)
+        # every method and grouping from the per-deal reach and the counted stays
+        found = funnel.funnel_set(teamed, None, stages, methods=METHODS, groupings=groupings, reach=reach,
+                                  stays=stays, **args)
+        bottlenecks = {method: funnel.bottleneck(deals, None, stages, reps, method=method, reach=reach, **args)
+                       for method in METHODS}
+        stalled = funnel.stalled(deals, None, stages, as_of=f.as_of, stays=store.completed_stays_in_scope(scope, idx, cur),
+                                 entries=store.current_stage_entries_in_scope(scope, f.as_of, cur))
+    else:
+        hist, inferred_from, gap = inferred_history(store, f, empty("stage_history"))
+        found = funnel.funnel_set(teamed, hist, stages, methods=METHODS, groupings=groupings, **args)
+        bottlenecks = {method: funnel.bottleneck(deals, hist, stages, reps, method=method, **args) for method in METHODS}
+        stalled = funnel.stalled(deals, hist, stages, as_of=f.as_of)
     funnels = {method: found[(method, None)] for method in METHODS}
     compare = {(method, by): found[(method, "team" if by == "team" else "owner_rep_id")]
                for method in METHODS for by in COMPARE}
-    bottlenecks = {method: funnel.bottleneck(deals, hist, stages, reps, method=method, **args) for method in METHODS}
     names = dict(zip(reps["rep_id"].to_list(), [n or r for r, n in zip(reps["rep_id"], reps["name"])]))
     return FunnelView(
-        empty=False, currency=single_currency(deals), stages=tuple(order), won_stage=_won_label(stages),
-        funnels=funnels, compare=compare, bottlenecks=bottlenecks,
-        stalled=_stalled(deals, None if inferred_from else hist, stages, reps, fr.accounts, f, store), rep_names=names,
-        inferred_from=inferred_from, snapshot_gap_days=gap,
+        empty=False, currency=single_currency(deals), stages=tuple(idx["stage"].to_list()),
+        won_stage=_won_label(stages), funnels=funnels, compare=compare, bottlenecks=bottlenecks,
+        stalled=_named(stalled, reps, store.deal_names_in_scope(scope, stalled["deal_id"].to_list(), cur)),
+        rep_names=names, inferred_from=inferred_from, snapshot_gap_days=gap,
     )
 
 
@@ -88,23 +111,13 @@ def _won_label(stages: pl.DataFrame) -> str:
     return won["name"][0] if won.height else "won"
 
 
-def _stalled(deals: pl.DataFrame, hist: pl.DataFrame | None, stages: pl.DataFrame, reps: pl.DataFrame,
-             accounts: pl.DataFrame, f: Filters, store: Any) -> pl.DataFrame:
-    """Stalled deals; from the store's stage-interval aggregates when the history is the stored one
-    (`hist` None), else from the (inferred) history rows."""
-    if hist is None:
-        idx = open_stages(stages).select("stage", "stage_index")
-        cur = store.cursor()
-        found = funnel.stalled(deals, None, stages, as_of=f.as_of,
-                               stays=store.completed_stays_in_scope(scope_of(f), idx, cur),
-                               entries=store.current_stage_entries_in_scope(scope_of(f), f.as_of, cur))
-    else:
-        found = funnel.stalled(deals, hist, stages, as_of=f.as_of)
+def _named(found: pl.DataFrame, reps: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
+    """The stalled deals with their names, account names (else ids) and owner names (else ids) and teams
+    (`names`: deal_id, name, account of those deals, `Store.deal_names_in_scope`)."""
     owners = reps.select(pl.col("rep_id").alias("owner_rep_id"), pl.col("name").alias("owner"), "team")
-    accts = accounts.select("account_id", pl.col("name").alias("account"))
     return (
-        found.join(owners.unique("owner_rep_id"), on="owner_rep_id", how="left")
-        .join(accts.unique("account_id"), on="account_id", how="left")
+        found.drop("name").join(names.select("deal_id", "name", "account"), on="deal_id", how="left")
+        .join(owners.unique("owner_rep_id", keep="first"), on="owner_rep_id", how="left")
         .select("deal_id", "name", pl.coalesce("account", "account_id").alias("account"),
                 pl.coalesce("owner", "owner_rep_id").alias("owner"), "team", "stage", "amount", "entered_on",
                 "days_in_stage", "threshold_days", "over_by_days")
