@@ -818,7 +818,12 @@ class Store:
     def snapshot_rows_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """The rows of `snapshots_with_removed_in_scope` before the latest upload per date and deal is
         picked: every upload's row with its batch_id, sorted by snapshot_date, deal_id, batch_id, so
-        `metrics.changes.latest_rows` picks the latest in one pass (cheaper than a window in SQL)."""
+        `metrics.changes.latest_rows` picks the latest in one pass (cheaper than a window in SQL).
+        Without any filter every row qualifies (a deal is in the deals table or it is not), so then no
+        join is made."""
+        if not any(scope.get(k) for k in ("teams", "regions", "reps", "products", "segments")):
+            return self._scoped("SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id, "
+                                "batch_id FROM deal_snapshots ORDER BY snapshot_date, deal_id, batch_id", scope, cur, ())
         return self._scoped(
             f"SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id, batch_id "
             f"FROM deal_snapshots s "

@@ -282,7 +282,11 @@ def close_date_pushes(
     Columns: deal_id, owner_rep_id (at the later snapshot), snapshot_before, snapshot_after,
     close_before, close_after, days (how much later). Sorted by deal_id, snapshot_after.
     """
-    rows = _considered(latest_rows(snapshots), from_snapshot, to_snapshot).sort("deal_id", "snapshot_date")
+    return _pushes(_considered(latest_rows(snapshots), from_snapshot, to_snapshot).sort("deal_id", "snapshot_date"))
+
+
+def _pushes(rows: pl.DataFrame) -> pl.DataFrame:
+    """`close_date_pushes` of rows already reduced, considered and sorted by deal_id, snapshot_date."""
     same = same_as_previous(["deal_id"])
     prev = rows.with_columns(
         same.alias("_same"),
@@ -307,9 +311,10 @@ def _window_deals(rows: pl.DataFrame, period_from: date | None, period_to: date 
 
 def _tracked(rows: pl.DataFrame, last_day: date | None) -> pl.DataFrame:
     """Deals open at some considered snapshot before the last one (`last_day`) that a later snapshot
-    shows again (the deals whose close date could be seen to move), with their latest row."""
+    shows again (the deals whose close date could be seen to move), with their latest row (`rows`
+    sorted by deal_id, snapshot_date)."""
     last = pl.lit(last_day, pl.Date)
-    per_deal = rows.sort("deal_id", "snapshot_date").group_by("deal_id").agg(
+    per_deal = rows.group_by("deal_id").agg(
         ((pl.col("status") == OPEN) & (pl.col("snapshot_date") < last)).fill_null(False).any()
         .alias("_open_before_last"),
         pl.len().alias("_seen"),
@@ -322,8 +327,9 @@ def _tracked(rows: pl.DataFrame, last_day: date | None) -> pl.DataFrame:
 
 def _slipped(rows: pl.DataFrame, last_day: date | None, flag_after: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(tracked deals, slipped deals) of prepared rows (latest per date, considered, in the window)."""
-    tracked = _tracked(rows, last_day)
-    pushes = close_date_pushes(rows).group_by("deal_id").agg(
+    by_deal = rows.sort("deal_id", "snapshot_date")      # once, for both
+    tracked = _tracked(by_deal, last_day)
+    pushes = _pushes(by_deal).group_by("deal_id").agg(
         pl.len().cast(pl.Int64).alias("pushes"), pl.col("days").sum().cast(pl.Int64).alias("days_pushed"),
         pl.col("snapshot_after").max().alias("last_pushed_at"),
     )

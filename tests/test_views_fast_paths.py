@@ -283,3 +283,27 @@ def test_activity_months_follow_import_undo_clear_and_open(tmp_path):
     store.clear_all()
     assert store.cursor().execute("SELECT count(*) FROM activity_months").fetchone()[0] == 0
     store.close()
+
+
+# ------------------------------------------------------------------ history
+def test_snapshot_rows_without_filters_are_every_row(demo):
+    rows = changes.latest_rows(demo.snapshot_rows_in_scope({}))
+    removed = rows.join(demo.deals_in_scope({}).select("deal_id"), on="deal_id", how="anti")
+    assert removed.height > 0                                     # deals deleted in the CRM are kept
+    _same(rows.drop("batch_id"), demo.snapshots_with_removed_in_scope({}), ["snapshot_date", "deal_id"])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_slipped_deals_are_the_window_deals_with_close_date_pushes(seed):
+    *_, snaps = _generated(seed)
+    rows = changes.latest_rows(snaps)
+    for p_from, p_to in ((None, None), (date(2024, 4, 1), date(2024, 5, 31)), (date(2024, 5, 1), None)):
+        by_rep, slipped = changes.slipped_close_dates(snaps, period_from=p_from, period_to=p_to)
+        live = (pl.col("status") == "open") & pl.col("close_date").is_between(p_from or date.min, p_to or date.max)
+        inside = rows.filter(live if p_from or p_to else pl.col("status") == "open").select("deal_id").unique()
+        pushes = changes.close_date_pushes(rows.join(inside, on="deal_id", how="semi")).group_by("deal_id").agg(
+            pl.len().cast(pl.Int64).alias("pushes"), pl.col("days").sum().cast(pl.Int64).alias("days_pushed"))
+        assert pushes.height > 0
+        _same(slipped.select("deal_id", "pushes", "days_pushed"), pushes, ["deal_id"])
+        assert by_rep["pushes"].sum() == pushes["pushes"].sum()
+        assert_frame_equal(changes.slipped_deals(snaps, period_from=p_from, period_to=p_to), slipped)
