@@ -238,51 +238,56 @@ def _most_common_first(frame: pl.DataFrame, patterns: tuple[str, ...]) -> list[s
     return [patterns[i] for i in ranked]
 
 
-def _iso_fixed_parts(frame: pl.DataFrame) -> pl.DataFrame:
-    """Date groups of fixed-width ISO values, cut by position."""
+def _iso_fixed_groups() -> dict[str, pl.Expr]:
+    """Date groups of fixed-width ISO values, cut by position (the groups they lack are null)."""
     v = pl.col("v")
     cuts = {"y": (0, 4), "mo": (5, 2), "d": (8, 2), "H": (11, 2), "Mi": (14, 2), "S": (17, 2)}
-    return frame.with_columns(
-        *(v.str.slice(start, length).alias(name) for name, (start, length) in cuts.items()),
-        *(pl.lit(None, pl.String).alias(g) for g in _DATE_GROUPS if g not in cuts),
-    )
+    return {g: v.str.slice(*cuts[g]) if g in cuts else pl.lit(None, pl.String) for g in _DATE_GROUPS}
 
 
 def _date_parts(frame: pl.DataFrame) -> pl.DataFrame:
-    """Match the date shapes on ``v``; return k, n, v and integer parts (y, p1, p2, amb, time, off)."""
+    """Match the date shapes on ``v``; return k, n, v and integer parts (y, p1, p2, amb, time, off).
+
+    Each shape's matches are turned into numbers on their own (the text of the groups never exists for
+    the whole column at once: fixed-width ISO values are cut and converted in one pass)."""
     columns = ("k", "n", "v", *_DATE_GROUPS)
     fixed = pl.col("v").str.contains(_ISO_FIXED)
-    parts = [_iso_fixed_parts(frame.filter(fixed)).select(columns)]
+    parts = [_part_numbers(frame.filter(fixed), _iso_fixed_groups())]
     remaining = frame.filter(~fixed).select("k", "n", "v")
+    extracted = {g: pl.col(g) for g in _DATE_GROUPS}
     for pattern in _most_common_first(remaining, _DATE_SHAPES):
         if remaining.height == 0:
             break
         got = _extract(remaining, pattern, _DATE_GROUPS)
         hit = pl.col("y").is_not_null() | pl.col("a").is_not_null()
-        parts.append(got.filter(hit).select(columns))
+        parts.append(_part_numbers(got.filter(hit).select(columns), extracted))
         remaining = got.filter(~hit).select("k", "n", "v")
-    parts.append(remaining.with_columns(pl.lit(None, pl.String).alias(g) for g in _DATE_GROUPS).select(columns))
-    got = pl.concat(parts, how="vertical")
+    parts.append(_part_numbers(remaining, {g: pl.lit(None, pl.String) for g in _DATE_GROUPS}))
+    return pl.concat(parts, how="vertical")
+
+
+def _part_numbers(frame: pl.DataFrame, g: dict[str, pl.Expr]) -> pl.DataFrame:
+    """k, n, v and the integer parts of the date groups ``g`` (text expressions over ``frame``)."""
 
     def number(name: str) -> pl.Expr:
-        return pl.col(name).cast(pl.Int32, strict=False)
+        return g[name].cast(pl.Int32, strict=False)
 
-    return got.select(
+    return frame.select(
         "k",
         "n",
         "v",
         number("y").alias("y"),
-        (pl.col("y").str.len_chars() == 2).alias("yy"),
-        pl.coalesce(number("mo"), _map(_fold(pl.col("mon")), MONTH_NAMES, pl.Int32()), number("a")).alias("p1"),
+        (g["y"].str.len_chars() == 2).alias("yy"),
+        pl.coalesce(number("mo"), _map(_fold(g["mon"]), MONTH_NAMES, pl.Int32()), number("a")).alias("p1"),
         pl.coalesce(number("d"), number("b")).alias("p2"),
-        pl.col("a").is_not_null().alias("amb"),
-        (pl.col("s1").is_null() | (pl.col("s1") == pl.col("s2"))).alias("sep_ok"),
+        g["a"].is_not_null().alias("amb"),
+        (g["s1"].is_null() | (g["s1"] == g["s2"])).alias("sep_ok"),
         number("H").alias("H"),
         number("Mi").alias("Mi"),
         number("S").alias("S"),
-        pl.col("F").str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int32, strict=False).alias("us"),
-        _map(pl.col("ap").str.to_lowercase().str.slice(0, 1), {"a": 0, "p": 1}, pl.Int32()).alias("pm"),
-        _tz_minutes(pl.col("tz")).alias("off"),
+        g["F"].str.slice(0, 6).str.pad_end(6, "0").cast(pl.Int32, strict=False).alias("us"),
+        _map(g["ap"].str.to_lowercase().str.slice(0, 1), {"a": 0, "p": 1}, pl.Int32()).alias("pm"),
+        _tz_minutes(g["tz"]).alias("off"),
     )
 
 
@@ -855,6 +860,8 @@ def to_id(s: pl.Series, *, cleaned: bool = False) -> pl.Series:
     Scientific notation is expanded only when it is an exact integer; leading zeros are kept.
     ``cleaned``: ``s`` is :func:`clean_text` output already, so the (idempotent) cleaning is not repeated.
     """
+    if cleaned and not s.cast(pl.String).str.contains(_ID_NUMERIC).any():
+        return s.cast(pl.String)           # clean text and no number-like id: every id is the text itself
     d = _distinct(s, NULL_TOKENS, clean=not cleaned)
     table = d.table
     if not table.select(pl.col("v").str.contains(_ID_NUMERIC).any()).item():

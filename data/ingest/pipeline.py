@@ -292,11 +292,12 @@ def _dedupe(rows: pl.DataFrame, kind: str, label: str) -> tuple[pl.DataFrame, pl
     key = list(TABLES[kind].key)
     # one pass marks the first row of each key (nulls count as one value); only the duplicates, usually
     # none, are joined back to their first row's line
-    keys = pl.col(key[0]) if len(key) == 1 else pl.struct(key)
-    # distinct hashes prove distinct keys (equal keys hash equal), and a hash is cheaper to compare than a
-    # key of several columns; only when two rows share a hash are the keys themselves compared
-    if rows.select(keys.hash().is_first_distinct().all()).item():
+    # distinct hashes prove distinct keys (equal keys hash equal), and hashes are cheaper to count than keys
+    # of several columns; only when two rows share a hash are the keys themselves compared
+    hashed = pl.reduce(lambda a, b: a ^ b, [pl.col(k).hash(seed) for seed, k in enumerate(key, start=1)])
+    if rows.select(hashed.n_unique() == pl.len()).item():
         return rows, pl.DataFrame()
+    keys = pl.col(key[0]) if len(key) == 1 else pl.struct(key)
     mask = rows.select(keys.is_first_distinct()).to_series()
     if mask.all():
         return rows, pl.DataFrame()
