@@ -92,10 +92,12 @@ def _furthest_reached(
     """
     n = idx.height
     cur = idx.select(pl.col("stage"), pl.col("stage_index").alias("_cur_idx"))
+    joined = pl.DataFrame({"deal_id": []}, schema={"deal_id": pl.String})  # a scope already carrying the reach
     if method == "reached" and reach is not None:
-        per_deal = reach.select("deal_id", pl.col("hist_idx").alias("_hist_idx"))
+        per_deal = joined if "_hist_idx" in scope.columns else reach.select("deal_id", pl.col("hist_idx").alias("_hist_idx"))
     elif method == "strict" and reach is not None and "strict_idx" in reach.columns:
-        per_deal = reach.select("deal_id", pl.col("strict_idx").alias("_strict_idx"))
+        per_deal = joined if "_strict_idx" in scope.columns else reach.select(
+            "deal_id", pl.col("strict_idx").alias("_strict_idx"))
     elif hist is None:
         raise ValueError(f"the {method!r} funnel method needs the stage history rows")
     else:
@@ -104,14 +106,15 @@ def _furthest_reached(
     if method == "reached":
         if per_deal is None:
             per_deal = hist.group_by("deal_id").agg(pl.col("stage_index").max().alias("_hist_idx"))
-        out = scope.join(cur, on="stage", how="left").join(per_deal, on="deal_id", how="left")
+        out = scope.join(cur, on="stage", how="left")
+        out = out if per_deal is joined else out.join(per_deal, on="deal_id", how="left")
         furthest = pl.max_horizontal("_hist_idx", "_cur_idx").fill_null(0)
         max_idx = pl.when(pl.col("status") == WON).then(pl.lit(n - 1, dtype=pl.Int64)).otherwise(furthest)
         return out.with_columns(max_idx.alias("max_idx")).drop("_hist_idx", "_cur_idx")
     if method != "strict":
         raise ValueError(f"unknown funnel method {method!r}")
     if per_deal is not None:
-        out = scope.join(per_deal, on="deal_id", how="left")
+        out = scope if per_deal is joined else scope.join(per_deal, on="deal_id", how="left")
         return out.with_columns(pl.col("_strict_idx").fill_null(0).cast(pl.Int64).alias("max_idx")).drop("_strict_idx")
     out = scope.join(_strict_prefix(hist), on="deal_id", how="left")
     max_idx = (pl.col("_prefix").fill_null(1).clip(lower_bound=1) - 1).cast(pl.Int64)
@@ -175,12 +178,14 @@ def furthest_stage(
     return _furthest_reached(prepared, _history(stage_history, prepared), open_stages(stages), method)
 
 
-def _reached_counts(reached: pl.DataFrame, idx: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Per group and open stage: reached, won_from_last; plus conversion_to_next, pct_of_first."""
+def _reached_counts(reached: pl.DataFrame, idx: pl.DataFrame, keys: list[str], weight: str | None = None) -> pl.DataFrame:
+    """Per group and open stage: reached, won_from_last; plus conversion_to_next, pct_of_first.
+    With `weight`, each row of `reached` stands for that many deals."""
     n = idx.height
+    won_last = (pl.col("status") == WON) & (pl.col("max_idx") == n - 1)
     counts = reached.group_by(keys + ["max_idx"]).agg(
-        pl.len().cast(pl.Int64).alias("_deals"),
-        ((pl.col("status") == WON) & (pl.col("max_idx") == n - 1)).sum().cast(pl.Int64).alias("_won_last"),
+        (pl.col(weight).sum() if weight else pl.len()).cast(pl.Int64).alias("_deals"),
+        (pl.col(weight).filter(won_last).sum() if weight else won_last.sum()).cast(pl.Int64).alias("_won_last"),
     )
     groups = counts.select(keys).unique()
     if keys == [ALL] and groups.height == 0:
@@ -340,7 +345,13 @@ def funnel_set(
     else:
         hist = _history(stage_history, scope)
         durations = _stage_durations(scope, hist, idx, as_of, [ALL, *columns])
-    reached = {m: _furthest_reached(scope, hist, idx, m, reach) for m in methods}
+    if reach is not None:   # both methods' reach joined once
+        names = {"hist_idx": "_hist_idx", "strict_idx": "_strict_idx"}
+        scope = scope.join(reach.select("deal_id", *[pl.col(c).alias(a) for c, a in names.items() if c in reach.columns]),
+                           on="deal_id", how="left")
+    # each method's furthest stages counted per group, status and stage (a few rows per group)
+    reached = {m: _furthest_reached(scope, hist, idx, m, reach).group_by(ALL, *columns, "status", "max_idx").agg(
+        pl.len().alias("_n")) for m in methods}
     nxt = idx.select("stage_index", pl.col("stage").shift(-1).fill_null(won_stage_label(stages)).alias("next_stage"))
     cols = ["stage", "stage_index", "next_stage", "reached", "conversion_to_next", "pct_of_first", "median_days",
             "p90_days"]
@@ -354,7 +365,7 @@ def funnel_set(
             stats = _completed_stats(durations.filter(known), keys).select(keys + ["stage_index", "median_days",
                                                                                   "p90_days"])
         for m in methods:
-            counts = _reached_counts(reached[m].filter(known), idx, keys)
+            counts = _reached_counts(reached[m].filter(known), idx, keys, weight="_n")
             table = counts.join(nxt, on="stage_index", how="left").join(
                 stats, on=keys + ["stage_index"], how="left", nulls_equal=True)
             out[(m, g)] = drop_group(table.select(*keys, *cols).sort(keys + ["stage_index"], nulls_last=True))

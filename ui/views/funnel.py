@@ -61,12 +61,12 @@ def compute(store: Any, f: Filters) -> FunnelView:
     args = dict(as_of=f.as_of, period_from=f.period_from, period_to=f.period_to)
     groupings = (None, "team", "owner_rep_id")
     inferred_from, gap = 0, None
-    if store.has_stage_history_in_scope(scope, cur):
-        # the deals the funnels and bottlenecks count: closed in the period or the bottleneck's earlier
-        # ones (with one team), or open at as_of
-        earliest = earlier_period(f.period_from, f.period_to, BOTTLENECK_PERIODS)
-        reach = store.stage_reach_in_scope(scope, idx, cur, closed_from=earliest[0] if earliest else f.period_from,
-                                           closed_to=f.period_to, open_as_of=f.as_of)
+    # the deals the funnels and bottlenecks count: closed in the period or the bottleneck's earlier
+    # ones (with one team), or open at as_of
+    earliest = earlier_period(f.period_from, f.period_to, BOTTLENECK_PERIODS)
+    reach = store.stage_reach_in_scope(scope, idx, cur, closed_from=earliest[0] if earliest else f.period_from,
+                                       closed_to=f.period_to, open_as_of=f.as_of)
+    if reach.height or store.has_stage_history_in_scope(scope, cur):
         stays = with_team(store.funnel_stays_in_scope(scope, idx, f.period_from, f.period_to, f.as_of, cur), reps)
         # every method and grouping from the per-deal reach and the counted stays
         found = funnel.funnel_set(teamed, None, stages, methods=METHODS, groupings=groupings, reach=reach,
