@@ -7,11 +7,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pandas  # noqa: F401  (imported once up front: plotly imports it lazily, racing parallel first runs)
-import streamlit as st
+from ui import allocators
 
-from ui import auth, cache, widgets
-from ui.i18n import problem_text, t
+allocators.configure()   # before DuckDB loads: its allocator returns freed memory (ui/allocators.py)
+
+import pandas  # noqa: E402,F401  (imported once up front: plotly imports it lazily, racing parallel first runs)
+import streamlit as st  # noqa: E402
+
+from ui import auth, cache, widgets  # noqa: E402
+from ui.i18n import problem_text, t  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PAGES_DIR = HERE / "pages"

@@ -201,10 +201,21 @@ def resolve_db_path(path: str | Path | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
+# DuckDB settings a caller may give the connection (`Store(settings=...)`, e.g. the app's memory limit),
+# by DuckDB's own names; the names are this closed list, the values are bound parameters.
+CONNECTION_SETTINGS: tuple[str, ...] = ("memory_limit", "threads", "temp_directory", "allocator_flush_threshold",
+                                        "allocator_background_threads")
+_SET_SQL: dict[str, str] = {name: f"SET {name} = ?" for name in CONNECTION_SETTINGS}   # built once, names only
+
+
 class Store:
     """Owns the DuckDB connection of one process. Use `cursor()` per thread (one per script run)."""
 
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False,
+                 settings: dict[str, Any] | None = None) -> None:
+        unknown = sorted(set(settings or {}) - set(CONNECTION_SETTINGS))
+        if unknown:
+            raise ValueError(f"not a connection setting: {', '.join(unknown)}")
         self.path = resolve_db_path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -212,6 +223,11 @@ class Store:
         except duckdb.IOException as exc:  # another process holds the file lock
             if "lock" in str(exc).lower():
                 raise ImportProblem("db_locked", path=str(self.path)) from exc
+            raise
+        try:
+            self.apply_settings(settings or {})
+        except duckdb.Error:
+            self.con.close()
             raise
         self.write_lock = threading.Lock()
         self.import_lock = threading.Lock()     # one file import at a time; others wait their turn
@@ -232,6 +248,19 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    def apply_settings(self, settings: dict[str, Any]) -> None:
+        """Set DuckDB options (names from CONNECTION_SETTINGS, None = leave as is). They hold for the
+        whole database instance of this process, i.e. for every cursor and every Store on this file."""
+        for name in CONNECTION_SETTINGS:
+            if settings.get(name) is not None:
+                self.con.execute(_SET_SQL[name], [settings[name]])
+
+    def connection_settings(self, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, str]:
+        """The current values of CONNECTION_SETTINGS, as DuckDB reports them (e.g. '488.2 MiB')."""
+        rows = _pl(cur or self.cursor(), "SELECT name, value FROM duckdb_settings() WHERE list_contains($names, name)",
+                   {"names": list(CONNECTION_SETTINGS)})
+        return dict(zip(rows["name"].to_list(), rows["value"].to_list()))
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for one thread or one script run (DuckDB connections are not thread-safe)."""
@@ -623,7 +652,7 @@ class Store:
     _REBUILD_MONTHS = (
         "INSERT INTO activity_months SELECT rep_id, account_id, CASE WHEN account_id IS NULL THEN deal_id END, "
         "CAST(date_trunc('month', CAST(occurred_at AS DATE)) AS DATE) AS m, count(*), max(CAST(occurred_at AS DATE)) "
-        "FROM activities GROUP BY 1, 2, 3, 4 ORDER BY m, 1, 2, 3"
+        "FROM activities GROUP BY 1, 2, 3, 4 ORDER BY m"
     )
     _REBUILD_FACTS = (
         "INSERT INTO stage_facts SELECT deal_id, stage, min(entered_at), max(entered_at), "

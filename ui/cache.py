@@ -15,10 +15,29 @@ from data.ingest.problems import ImportProblem
 from data.store import Store
 
 
+# The app's DuckDB budget: its buffer pool (cached table blocks and query state, which DuckDB would
+# otherwise let grow to 80% of the machine's RAM) stays under DB_MEMORY_LIMIT, spilling to
+# <database>.tmp beyond it; its allocator purges freed memory in a background thread. A dashboard's
+# queries read aggregates and fit; an import through the Data page runs under the same limit.
+DB_MEMORY_LIMIT = "512MB"
+
+
+def db_settings(environ: Any = None) -> dict[str, Any]:
+    """The app's DuckDB settings: memory limit from $SALESCOPE_DB_MEMORY (a DuckDB size such as
+    '1GB'; default DB_MEMORY_LIMIT), threads from $SALESCOPE_DB_THREADS (default: one per core)."""
+    import os
+
+    env = os.environ if environ is None else environ
+    threads = (env.get("SALESCOPE_DB_THREADS") or "").strip()
+    return {"memory_limit": (env.get("SALESCOPE_DB_MEMORY") or "").strip() or DB_MEMORY_LIMIT,
+            "threads": int(threads) if threads else None, "allocator_background_threads": True}
+
+
 @st.cache_resource
 def store() -> Store:
-    """One DuckDB connection per process (path from $SALESCOPE_DB or data/salescope.duckdb)."""
-    return Store()
+    """One DuckDB connection per process (path from $SALESCOPE_DB or data/salescope.duckdb), with
+    the app's memory settings (`db_settings`)."""
+    return Store(settings=db_settings())
 
 
 def version() -> str:
@@ -38,7 +57,15 @@ def ensure_demo_on_first_start() -> bool:
     return s.has_demo(s.cursor())
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+# A view's cached result is up to ~30 MB at 1M deals (History's deal list); the caches below hold at
+# most VIEW_ENTRIES of them, each for at most an hour (an import, undo or clear drops them all at once).
+VIEW_ENTRIES, VIEW_TTL_S = 32, 3600
+# A prepared upload holds the whole file as read (up to 200 MB of file): keep the few one upload's
+# mapping screens go through, for a quarter of an hour.
+UPLOAD_ENTRIES, UPLOAD_TTL_S = 3, 900
+
+
+@st.cache_data(max_entries=VIEW_ENTRIES, ttl=VIEW_TTL_S, show_spinner=False)
 def _view(name: str, filters_key: tuple, data_version: str, _filters: Any, params: tuple = ()) -> Any:
     import importlib
 
@@ -56,12 +83,6 @@ def view(name: str, filters: Any, **params: Any) -> Any:
 def dimensions(data_version: str) -> dict[str, list]:
     """Values the filter bar offers."""
     return store().dimension_values(store().cursor())
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def table(name: str, data_version: str) -> pl.DataFrame:
-    """A canonical table as a polars frame."""
-    return store().frame(name, store().cursor())
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -106,7 +127,7 @@ def stages(data_version: str) -> pl.DataFrame:
     return store().stages_frame(store().cursor())
 
 
-@st.cache_data(max_entries=6, show_spinner=False)
+@st.cache_data(max_entries=UPLOAD_ENTRIES, ttl=UPLOAD_TTL_S, show_spinner=False)
 def _prepare_upload(data: bytes, name: str, kind: str | None, overrides: tuple[tuple[str, str], ...],
                     data_version: str):
     from data.ingest.pipeline import prepare
