@@ -652,7 +652,7 @@ class Store:
     _REBUILD_MONTHS = (
         "INSERT INTO activity_months SELECT rep_id, account_id, CASE WHEN account_id IS NULL THEN deal_id END, "
         "CAST(date_trunc('month', CAST(occurred_at AS DATE)) AS DATE) AS m, count(*), max(CAST(occurred_at AS DATE)) "
-        "FROM activities GROUP BY 1, 2, 3, 4 ORDER BY m, 1, 2, 3"
+        "FROM activities GROUP BY 1, 2, 3, 4 ORDER BY m"
     )
     _REBUILD_FACTS = (
         "INSERT INTO stage_facts SELECT deal_id, stage, min(entered_at), max(entered_at), "
