@@ -722,6 +722,30 @@ class Store:
         finally:
             cur.unregister("stage_idx")
 
+    @classmethod
+    def _deals_sql(cls, scope: dict[str, Any]) -> str:
+        """The deals of `_DEALS_IN_SCOPE` with only the filters that are set, as id lookups instead of
+        joins where the filter allows (rep and account ids are keys, so either gives the same deals):
+        no join at all without filters. A region filter (the rep's region, else the account's) keeps
+        the joins. Bind with `_bound`."""
+        if scope.get("regions"):
+            return cls._DEALS_IN_SCOPE
+        sql = "SELECT d.* FROM deals d WHERE true"
+        if scope.get("teams"):
+            sql += " AND d.owner_rep_id IN (SELECT rep_id FROM reps WHERE list_contains($teams, team))"
+        if scope.get("reps"):
+            sql += " AND list_contains($reps, d.owner_rep_id)"
+        if scope.get("products"):
+            sql += " AND list_contains($products, d.product)"
+        if scope.get("segments"):
+            sql += " AND d.account_id IN (SELECT account_id FROM accounts WHERE list_contains($segments, size))"
+        return sql
+
+    @staticmethod
+    def _bound(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The named parameters a statement uses (DuckDB refuses unused ones)."""
+        return {k: v for k, v in params.items() if f"${k}" in sql}
+
     def history_reach_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
                                cur: duckdb.DuckDBPyConnection | None = None, *, status: str | None = None,
                                closed_from: date | None = None, closed_to: date | None = None) -> pl.DataFrame:
@@ -730,13 +754,13 @@ class Store:
         (closed_on, else close_date) lies in [closed_from, closed_to] (a bound given needs a close day)."""
         sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx FROM stage_facts h "
                f"JOIN stage_idx i ON i.stage = h.stage "
-               f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE}) d "
+               f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)}) d "
                f"  WHERE (CAST($status AS VARCHAR) IS NULL OR d.status = $status) "
                f"  AND (CAST($c_from AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) >= CAST($c_from AS DATE)) "
                f"  AND (CAST($c_to AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) <= CAST($c_to AS DATE))) "
                f"GROUP BY 1 ORDER BY 1")
         params = self._scope_params(scope) | {"status": status, "c_from": closed_from, "c_to": closed_to}
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql, params)
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
 
     def completed_stays_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
                                  cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
@@ -745,10 +769,10 @@ class Store:
         last one of a closed deal up to its close day, each clipped at zero, summed per deal and stage),
         from the derived `stage_facts` table."""
         d = (f"SELECT deal_id, owner_rep_id, status, coalesce(closed_on, close_date) AS close_day "
-             f"FROM ({self._DEALS_IN_SCOPE})")
+             f"FROM ({self._deals_sql(scope)})")
         sql = (f"WITH d AS ({d}), {self._STAYS} SELECT stage_index, CAST(days AS BIGINT) AS days, "
                f"CAST(count(*) AS BIGINT) AS deals FROM stays GROUP BY 1, 2 ORDER BY 1, 2")
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._scope_params(scope))
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, self._scope_params(scope)))
 
     # per deal of `d` (deal_id, owner_rep_id, status, close_day) and open stage of `stage_idx`: its
     # completed days there (`metrics.funnel.completed_stays` before counting), from `stage_facts`
@@ -777,11 +801,11 @@ class Store:
         stage — `metrics.funnel.completed_stays(..., by="owner_rep_id")` of that cohort, from
         `stage_facts`."""
         d = (f"SELECT d.deal_id, d.owner_rep_id, d.status, coalesce(d.closed_on, d.close_date) AS close_day "
-             f"FROM ({self._DEALS_IN_SCOPE}) d WHERE {self._COHORT}")
+             f"FROM ({self._deals_sql(scope)}) d WHERE {self._COHORT}")
         sql = (f"WITH d AS ({d}), {self._STAYS} SELECT owner_rep_id, stage_index, CAST(days AS BIGINT) AS days, "
                f"CAST(count(*) AS BIGINT) AS deals FROM stays GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
         params = self._scope_params(scope) | {"p_from": period_from, "p_to": period_to, "as_of": as_of}
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql, params)
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
 
     def stage_reach_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
                              cur: duckdb.DuckDBPyConnection | None = None, *, closed_from: date | None = None,
@@ -791,7 +815,7 @@ class Store:
         the first on (first entries never earlier than the previous stage's), from `stage_facts`.
         With a `closed_from` or `closed_to` bound, only of the deals won or lost in it (a close day
         needed) and, with `open_as_of`, of those open at that day."""
-        d = (f"SELECT deal_id FROM ({self._DEALS_IN_SCOPE}) d "
+        d = (f"SELECT deal_id FROM ({self._deals_sql(scope)}) d "
              f"WHERE (CAST($c_from AS DATE) IS NULL AND CAST($c_to AS DATE) IS NULL) "
              f"OR (d.status IN ('won', 'lost') AND coalesce(d.closed_on, d.close_date) IS NOT NULL "
              f"    AND (CAST($c_from AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) >= CAST($c_from AS DATE)) "
@@ -814,14 +838,14 @@ class Store:
             return pl.DataFrame(schema={"deal_id": pl.String, "hist_idx": pl.Int64, "strict_idx": pl.Int64})
         params = (self._scope_params(scope) | {"c_from": closed_from, "c_to": closed_to, "o_as_of": open_as_of, "n": n}
                   | {f"s{k}": k for k in range(n)})
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql, params)
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
 
     def has_stage_history_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> bool:
         """Whether any deal in scope has a stage-history row."""
-        sql = f"SELECT EXISTS (SELECT 1 FROM stage_facts WHERE deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE})))"
+        sql = f"SELECT EXISTS (SELECT 1 FROM stage_facts WHERE deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})))"
         cur = cur or self.cursor()
         cur.complete()
-        return bool(cur.execute(sql, self._scope_params(scope)).fetchone()[0])
+        return bool(cur.execute(sql, self._bound(sql, self._scope_params(scope))).fetchone()[0])
 
     def current_stage_entries_in_scope(self, scope: dict[str, Any], as_of: date,
                                        cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
@@ -829,7 +853,7 @@ class Store:
         history shows them entering their current stage — `metrics.funnel.current_stage_entries`.
         The last entry of `stage_facts` when it is not after `as_of`; else the history rows of it."""
         sql = (
-            f"WITH d AS (SELECT d.deal_id, d.stage, f.first_at, f.last_at FROM ({self._DEALS_IN_SCOPE}) d "
+            f"WITH d AS (SELECT d.deal_id, d.stage, f.first_at, f.last_at FROM ({self._deals_sql(scope)}) d "
             f"  JOIN stage_facts f ON f.deal_id = d.deal_id AND f.stage = d.stage "
             f"  WHERE d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE)) "
             f"  AND CAST(f.first_at AS DATE) <= CAST($as_of AS DATE)) "
@@ -842,7 +866,7 @@ class Store:
         )
         cur = cur or self.cursor()
         cur.complete()
-        return cur.sql(sql, params=self._scope_params(scope) | {"as_of": as_of}).pl()
+        return cur.sql(sql, params=self._bound(sql, self._scope_params(scope) | {"as_of": as_of})).pl()
 
     def snapshot_rows_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """The rows of `snapshots_with_removed_in_scope` before the latest upload per date and deal is
