@@ -880,7 +880,7 @@ class Store:
         return self._scoped(
             f"SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id, batch_id "
             f"FROM deal_snapshots s "
-            f"WHERE s.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE})) "
+            f"WHERE s.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) "
             f"OR (s.deal_id NOT IN (SELECT deal_id FROM deals) AND len($products) + len($segments) = 0 "
             f"    AND (len($teams) + len($regions) + len($reps) = 0 OR s.owner_rep_id IN ({self._REPS_IN_SCOPE}))) "
             f"ORDER BY snapshot_date, deal_id, batch_id",
@@ -895,11 +895,11 @@ class Store:
         sql = (f"SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id, batch_id "
                f"FROM deal_snapshots s "
                f"WHERE (CAST($before AS DATE) IS NULL OR s.snapshot_date < CAST($before AS DATE)) "
-               f"AND s.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE})) "
+               f"AND s.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) "
                f"ORDER BY snapshot_date, deal_id, batch_id")
         cur = cur or self.cursor()
         cur.complete()
-        return cur.sql(sql, params=self._scope_params(scope) | {"before": before}).pl()
+        return cur.sql(sql, params=self._bound(sql, self._scope_params(scope) | {"before": before})).pl()
 
     def history_reaches_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, days: list[date],
                                  cur: duckdb.DuckDBPyConnection | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -915,9 +915,9 @@ class Store:
                        f"AS BIGINT) AS r{n}" for n in range(len(days)))
         sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx{cols} "
                f"FROM stage_history h JOIN stage_idx i ON i.stage = h.stage "
-               f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._DEALS_IN_SCOPE})) GROUP BY 1")
+               f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) GROUP BY 1")
         params = self._scope_params(scope) | {f"d{n}": d for n, d in enumerate(days)}
-        wide = self._with_stage_index(cur or self.cursor(), stage_index, sql, params)
+        wide = self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
         schema = {"deal_id": pl.String, "snapshot_date": pl.Date, "hist_idx": pl.Int64}
         frames = [wide.select("deal_id", pl.lit(d, pl.Date).alias("snapshot_date"), pl.col(f"r{n}").alias("hist_idx"))
                   .filter(pl.col("hist_idx").is_not_null()) for n, d in enumerate(days)]
@@ -1039,7 +1039,7 @@ class Store:
             f"WITH x AS ({' UNION ALL '.join(parts)}), "
             f"linked AS (SELECT rep_id, account_id, n, last_day FROM x WHERE account_id IS NOT NULL "
             f"  UNION ALL SELECT x.rep_id, d.account_id, x.n, x.last_day FROM x "
-            f"  JOIN (SELECT deal_id, account_id FROM ({self._DEALS_IN_SCOPE})) d ON d.deal_id = x.deal_id "
+            f"  JOIN (SELECT deal_id, account_id FROM ({self._deals_sql(scope)})) d ON d.deal_id = x.deal_id "
             f"  WHERE x.account_id IS NULL AND d.account_id IS NOT NULL), "
             f"tagged AS (SELECT l.rep_id, l.account_id, l.n, l.last_day, coalesce(t.tier, 'none') AS tier "
             f"  FROM linked l LEFT JOIN tiers_frame t ON t.account_id = l.account_id) "
@@ -1051,7 +1051,7 @@ class Store:
         cur.complete()
         cur.register("tiers_frame", tiers.select("account_id", "tier").unique("account_id", keep="first"))
         try:
-            out = cur.sql(sql, params=self._scope_params(scope) | params).pl()
+            out = cur.sql(sql, params=self._bound(sql, self._scope_params(scope) | params)).pl()
         finally:
             cur.unregister("tiers_frame")
         by_tier = (out.filter(pl.col("by_tier") == 1).select("rep_id", "tier", "activities")
