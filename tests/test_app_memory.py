@@ -163,10 +163,10 @@ def _kept_mb(mode: str) -> int:
 def test_duckdb_gives_freed_result_memory_back_once_configured():
     """Results handed out of DuckDB (as the views' frames are) and dropped: with the app's allocator
     setting the process keeps little of them; without it, DuckDB's jemalloc keeps hundreds of MB
-    (measured 445 MB here vs 54 MB configured)."""
+    (measured 55 MB configured; 175-445 MB without, depending on the machine's load)."""
     configured, default = _kept_mb("configured"), _kept_mb("default")
-    assert configured < 150, (configured, default)
-    assert default > configured + 150, (configured, default)
+    assert configured < 120, (configured, default)
+    assert default > configured + 60, (configured, default)
 
 
 # ------------------------------------------------------------------------------------ the caches

@@ -117,11 +117,12 @@ def who(db_file, tmp_path, monkeypatch):
 
 @pytest.fixture
 def downloads(monkeypatch) -> list[tuple[str, bytes]]:
-    """(file name, bytes) of every download button drawn (what a click would hand the browser)."""
+    """(file name, bytes) of every download button drawn (what a click would hand the browser: the
+    buttons write their files on click, so each one's file is written here as it is drawn)."""
     from streamlit.runtime.media_file_manager import MediaFileManager
 
     got: list[tuple[str, bytes]] = []
-    real = MediaFileManager.add
+    real, real_deferred = MediaFileManager.add, MediaFileManager.add_deferred
 
     def add(self, data, mimetype, coordinates, file_name=None, is_for_static_download=False):
         if is_for_static_download and isinstance(data, bytes):
@@ -129,7 +130,13 @@ def downloads(monkeypatch) -> list[tuple[str, bytes]]:
         return real(self, data, mimetype, coordinates, file_name=file_name,
                     is_for_static_download=is_for_static_download)
 
+    def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        data = data_callable()
+        got.append((file_name or "", data if isinstance(data, bytes) else data.encode("utf-8")))
+        return real_deferred(self, data_callable, mimetype, coordinates, file_name=file_name, **kwargs)
+
     monkeypatch.setattr(MediaFileManager, "add", add)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
     return got
 
 
