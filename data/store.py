@@ -924,6 +924,45 @@ class Store:
         by_day = pl.concat(frames, how="vertical").cast(schema) if frames else pl.DataFrame(schema=schema)
         return wide.select("deal_id", "hist_idx"), by_day
 
+    # the deal columns the data-quality checks read (`metrics.quality`)
+    _QUALITY_DEALS = ("deal_id", "name", "account_id", "owner_rep_id", "amount", "status", "created_on", "close_date",
+                      "closed_on", "batch_id")
+
+    def quality_deals_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """The deals of `deals_in_scope` with only the columns the data-quality checks read
+        (`_QUALITY_DEALS`), in the same order."""
+        cols = ", ".join(f"d.{c}" for c in self._QUALITY_DEALS)
+        sql = f"SELECT {cols} FROM ({self._deals_sql(scope)}) d"
+        cur = cur or self.cursor()
+        cur.complete()
+        return cur.sql(sql, params=self._bound(sql, self._scope_params(scope))).pl()
+
+    def stage_coverage_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
+                                cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """deal_id, max_open_index, open_stages_seen: the furthest open stage and the number of
+        distinct open stages the stage history of each deal in scope shows (null and 0 when it shows
+        none) — `metrics.quality.stage_coverage`, from the derived `stage_facts` table (one row per
+        deal and stage)."""
+        sql = (f"SELECT f.deal_id, CAST(max(i.stage_index) AS BIGINT) AS max_open_index, "
+               f"CAST(count(DISTINCT i.stage_index) AS BIGINT) AS open_stages_seen "
+               f"FROM stage_facts f LEFT JOIN stage_idx i ON i.stage = f.stage "
+               f"WHERE f.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) GROUP BY 1")
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql,
+                                      self._bound(sql, self._scope_params(scope)))
+
+    def last_open_snapshots_in_scope(self, scope: dict[str, Any],
+                                     cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """deal_id, last_open: for each deal in scope that appears in the snapshots (`snapshots_in_scope`:
+        the latest upload per date and deal), the latest snapshot date showing it open (null when none
+        does) — `metrics.quality.last_open_snapshots`."""
+        sql = (f"SELECT deal_id, max(snapshot_date) FILTER (status = 'open') AS last_open FROM ("
+               f"  SELECT deal_id, snapshot_date, status FROM deal_snapshots s "
+               f"  WHERE s.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) "
+               f"  QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1) GROUP BY 1")
+        cur = cur or self.cursor()
+        cur.complete()
+        return cur.sql(sql, params=self._bound(sql, self._scope_params(scope))).pl()
+
     def deal_names_in_scope(self, scope: dict[str, Any], deal_ids: list[str],
                             cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """deal_id, name, account (the account's name, else its id) of the given deals in scope."""

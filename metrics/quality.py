@@ -20,6 +20,7 @@ by `owner_rep_id`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
@@ -48,42 +49,63 @@ def _issue(df: pl.DataFrame, check: str, value: pl.Expr, related: pl.Expr | None
     )
 
 
+def stage_coverage(stage_history: pl.DataFrame, stages: pl.DataFrame) -> pl.DataFrame:
+    """The stage coverage of a deal is what its stage history shows of the open stages: the
+    furthest one it entered (`max_open_index`, 0-based in pipeline order; null when it entered
+    none) and how many distinct open stages it entered (`open_stages_seen`).
+
+    Only which stages a deal entered matters, not when or how often, so one row per deal and stage
+    gives the same coverage as the full history.
+
+    Columns: deal_id, max_open_index, open_stages_seen. One row per deal with any stage history.
+    """
+    idx = open_stages(stages)
+    hist = conform(stage_history, "stage_history").select("deal_id", "stage")
+    seen = hist.join(idx.select("stage", "stage_index"), on="stage", how="inner").group_by("deal_id").agg(
+        pl.col("stage_index").max().cast(pl.Int64).alias("max_open_index"),
+        pl.col("stage_index").n_unique().cast(pl.Int64).alias("open_stages_seen"),
+    )
+    return hist.select("deal_id").unique().join(seen, on="deal_id", how="left").with_columns(
+        pl.col("open_stages_seen").fill_null(0)
+    )
+
+
 def _skipped(
-    deals: pl.DataFrame, stage_history: pl.DataFrame, stages: pl.DataFrame
+    deals: pl.DataFrame, coverage: pl.DataFrame, stages: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return (deals with history, with skipped count) and the failing subset."""
-    idx = open_stages(stages)
-    n = idx.height
-    hist = conform(stage_history, "stage_history").select("deal_id", "stage").join(
-        deals.select("deal_id"), on="deal_id", how="semi"
-    )
-    has_hist = hist.select("deal_id").unique()
-    seen = hist.join(idx.select("stage", "stage_index"), on="stage", how="inner").group_by("deal_id").agg(
-        pl.col("stage_index").max().alias("_max"), pl.col("stage_index").n_unique().alias("_distinct")
-    )
-    with_hist = deals.join(has_hist, on="deal_id", how="semi").join(seen, on="deal_id", how="left")
+    n = open_stages(stages).height
+    cov = coverage.select("deal_id", pl.col("max_open_index").alias("_max"),
+                          pl.col("open_stages_seen").alias("_distinct"))
+    with_hist = deals.join(cov, on="deal_id", how="semi").join(cov, on="deal_id", how="left")
     top = pl.when(pl.col("status") == WON).then(pl.lit(n - 1, dtype=pl.Int64)).otherwise(pl.col("_max"))
     skipped = (top + 1 - pl.col("_distinct").fill_null(0)).fill_null(0).clip(lower_bound=0)
     with_hist = with_hist.with_columns(skipped.alias("_skipped"))
     return with_hist, with_hist.filter(pl.col("_skipped") > 0)
 
 
+def last_open_snapshots(snapshots: pl.DataFrame) -> pl.DataFrame:
+    """The last open snapshot of a deal is the latest snapshot date that still shows it open (null
+    when no snapshot does); the entry-lag check needs nothing else of the snapshots.
+
+    Columns: deal_id, last_open. One row per deal that appears in the snapshots.
+    """
+    snaps = conform(snapshots, "deal_snapshots")
+    return snaps.group_by("deal_id").agg(
+        pl.col("snapshot_date").filter(pl.col("status") == OPEN).max().alias("last_open")
+    )
+
+
 def _entry_lag(
-    deals: pl.DataFrame, snapshots: pl.DataFrame, late_after_days: int
+    deals: pl.DataFrame, last_open: pl.DataFrame, late_after_days: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    snaps = conform(snapshots, "deal_snapshots").select(
-        "deal_id", "snapshot_date", pl.col("status").alias("_snap_status")
-    )
     closed = deals.filter(pl.col("status").is_in([WON, LOST]) & pl.col("_close_day").is_not_null())
-    seen = closed.join(snaps.select("deal_id").unique(), on="deal_id", how="semi")
-    late_open = (
-        snaps.filter(pl.col("_snap_status") == OPEN)
-        .join(seen.select("deal_id", "_close_day"), on="deal_id", how="inner")
-        .filter((pl.col("snapshot_date") - pl.col("_close_day")).dt.total_days() > late_after_days)
-        .group_by("deal_id")
-        .agg((pl.col("snapshot_date").max() - pl.col("_close_day").first()).dt.total_days().alias("_lag"))
-    )
-    return seen, seen.join(late_open, on="deal_id", how="inner")
+    seen = closed.join(last_open.select("deal_id"), on="deal_id", how="semi")
+    # the latest open snapshot is late exactly when some open snapshot is, and gives the lag
+    lag = (pl.col("last_open") - pl.col("_close_day")).dt.total_days()
+    late = (seen.join(last_open.select("deal_id", "last_open"), on="deal_id", how="left")
+            .filter(lag > late_after_days).with_columns(lag.alias("_lag")).drop("last_open"))
+    return seen, late
 
 
 def _duplicates(deals: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -106,6 +128,9 @@ def quality_issues(
     as_of: date,
     snapshots: pl.DataFrame | None = None,
     late_after_days: int = 7,
+    coverage: pl.DataFrame | None = None,
+    last_open: pl.DataFrame | None = None,
+    checks: QualityChecks | None = None,
 ) -> pl.DataFrame:
     """Data-quality issues lists every deal that fails a data check, one row per deal and failed
     check, so it can be fixed at the source.
@@ -118,28 +143,67 @@ def quality_issues(
     deal), null (missing_owner), days between close and the latest snapshot still showing the
     deal open (entry_lag).
 
+    Variant: the aggregates `coverage` (`stage_coverage` of the stage history) and `last_open`
+    (`last_open_snapshots` of the snapshots) may stand in for `stage_history` and `snapshots` (same
+    result); `checks` (`quality_check_set` of the same inputs) stands in for all of them.
+
     Columns: deal_id, batch_id, owner_rep_id, check, value, related_deal_id.
     """
-    checks = _check_frames(deals, stage_history, stages, as_of, snapshots, late_after_days)
+    if checks is None:
+        checks = quality_check_set(deals, stage_history, stages, as_of=as_of, snapshots=snapshots,
+                                   late_after_days=late_after_days, coverage=coverage, last_open=last_open)
     frames = [
-        _issue(failing, name, value, related) for name, (_, failing, value, related) in checks.items()
+        _issue(failing, name, value, related) for name, (_, failing, value, related) in checks.frames.items()
     ]
     return pl.concat(frames, how="vertical")
 
 
-def _check_frames(
+@dataclass(frozen=True)
+class QualityChecks:
+    """Every check's applicable and failing deals, computed once (see `quality_check_set`)."""
+
+    frames: dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.Expr, pl.Expr | None]]
+
+
+def quality_check_set(
     deals: pl.DataFrame,
     stage_history: pl.DataFrame,
     stages: pl.DataFrame,
+    *,
     as_of: date,
-    snapshots: pl.DataFrame | None,
+    snapshots: pl.DataFrame | None = None,
+    late_after_days: int = 7,
+    coverage: pl.DataFrame | None = None,
+    last_open: pl.DataFrame | None = None,
+) -> QualityChecks:
+    """The data-quality check set holds, for each check, the deals it applies to and the deals that
+    fail it, so the score, the per-group scores and the issues can share one computation (pass it
+    as `checks=`).
+
+    Variant: `coverage` (`stage_coverage`) and `last_open` (`last_open_snapshots`) stand in for
+    `stage_history` and `snapshots` (same result). The entry-lag check is left out without
+    snapshot rows.
+    """
+    if coverage is None:
+        coverage = stage_coverage(stage_history, stages)
+    if last_open is None and snapshots is not None:
+        last_open = last_open_snapshots(snapshots)
+    return QualityChecks(_check_frames(deals, coverage, stages, as_of, last_open, late_after_days))
+
+
+def _check_frames(
+    deals: pl.DataFrame,
+    coverage: pl.DataFrame,
+    stages: pl.DataFrame,
+    as_of: date,
+    last_open: pl.DataFrame | None,
     late_after_days: int,
 ) -> dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.Expr, pl.Expr | None]]:
     """check -> (applicable deals, failing deals, value expression, related-deal expression)."""
     d = prepare_deals(deals)
     owner = pl.col("owner_rep_id")
     opened = d.filter(pl.col("status") == OPEN)
-    with_hist, skipped = _skipped(d, stage_history, stages)
+    with_hist, skipped = _skipped(d, coverage, stages)
     named, dups = _duplicates(d)
     out: dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.Expr, pl.Expr | None]] = {
         "overdue_close": (
@@ -157,8 +221,8 @@ def _check_frames(
             d, d.filter(owner.is_null() | (owner.str.strip_chars() == "")), pl.lit(None), None,
         ),
     }
-    if snapshots is not None and snapshots.height:
-        seen, late = _entry_lag(d, snapshots, late_after_days)
+    if last_open is not None and last_open.height:
+        seen, late = _entry_lag(d, last_open, late_after_days)
         out["entry_lag"] = (seen, late, pl.col("_lag"), None)
     return out
 
@@ -172,6 +236,9 @@ def quality_checks(
     by: By = None,
     snapshots: pl.DataFrame | None = None,
     late_after_days: int = 7,
+    coverage: pl.DataFrame | None = None,
+    last_open: pl.DataFrame | None = None,
+    checks: QualityChecks | None = None,
 ) -> pl.DataFrame:
     """Data-quality checks count, for each check, how many deals it applies to and how many fail,
     and turn that into a part score from 0 to 100.
@@ -179,14 +246,17 @@ def quality_checks(
     A part scores 100 when no applicable deal fails it and 0 when all do.
 
     Variant: `by=None` (default: all deals), `"batch_id"` (per import) or `"owner_rep_id"` (per
-    rep). Checks that apply to no deal of a group are left out for that group.
+    rep). Checks that apply to no deal of a group are left out for that group. `coverage`,
+    `last_open` and `checks` as in `quality_issues`.
 
     Columns: [by], check, applicable, failing, rate (failing / applicable), part_score.
     """
     keys = [by] if by else [ALL]
-    checks = _check_frames(deals, stage_history, stages, as_of, snapshots, late_after_days)
+    if checks is None:
+        checks = quality_check_set(deals, stage_history, stages, as_of=as_of, snapshots=snapshots,
+                                   late_after_days=late_after_days, coverage=coverage, last_open=last_open)
     frames = []
-    for name, (applicable, failing, _, _) in checks.items():
+    for name, (applicable, failing, _, _) in checks.frames.items():
         app = _count(applicable, keys, "applicable")
         bad = _count(failing, keys, "failing")
         frames.append(
@@ -217,6 +287,9 @@ def quality_score(
     snapshots: pl.DataFrame | None = None,
     weights: Mapping[str, float] | None = None,
     late_after_days: int = 7,
+    coverage: pl.DataFrame | None = None,
+    last_open: pl.DataFrame | None = None,
+    checks: QualityChecks | None = None,
 ) -> pl.DataFrame:
     """The data-quality score rates the deal data from 0 to 100: the average of the part scores of
     the checks (overdue close dates, missing amounts, skipped stages, duplicates, missing owners,
@@ -224,13 +297,15 @@ def quality_score(
 
     100 means no deal fails any check.
 
-    Variant: `weights` maps check keys to weights (default: equal); `by` as in `quality_checks`.
+    Variant: `weights` maps check keys to weights (default: equal); `by`, `coverage`, `last_open`
+    and `checks` as in `quality_checks`.
 
     Columns: [by], score, then one part-score column per check key (null when the check does not
     apply). One row; per group when `by` is given.
     """
     parts = quality_checks(
-        deals, stage_history, stages, as_of=as_of, by=by, snapshots=snapshots, late_after_days=late_after_days
+        deals, stage_history, stages, as_of=as_of, by=by, snapshots=snapshots, late_after_days=late_after_days,
+        coverage=coverage, last_open=last_open, checks=checks,
     )
     keys = [by] if by else [ALL]
     parts = parts.with_columns(pl.lit(0, dtype=pl.Int8).alias(ALL)) if not by else parts
@@ -249,4 +324,5 @@ def quality_score(
     return out.drop(ALL) if not by else out.sort(keys, nulls_last=True)
 
 
-__all__ = ["CHECKS", "quality_issues", "quality_checks", "quality_score"]
+__all__ = ["CHECKS", "QualityChecks", "last_open_snapshots", "quality_check_set", "quality_issues", "quality_checks",
+           "quality_score", "stage_coverage"]
