@@ -868,6 +868,60 @@ class Store:
         cur.complete()
         return cur.sql(sql, params=self._bound(sql, self._scope_params(scope) | {"as_of": as_of})).pl()
 
+    # the close day of `metrics._common.close_day` and the filter of `metrics._common.within` over it,
+    # with its bounds bound as $f{k} / $t{k} (both null: every deal, null close days included)
+    @staticmethod
+    def _close_within(k: int) -> str:
+        day = "coalesce(d.closed_on, d.close_date)"
+        return (f"((CAST($f{k} AS DATE) IS NULL AND CAST($t{k} AS DATE) IS NULL) OR ({day} IS NOT NULL "
+                f"AND (CAST($f{k} AS DATE) IS NULL OR {day} >= CAST($f{k} AS DATE)) "
+                f"AND (CAST($t{k} AS DATE) IS NULL OR {day} <= CAST($t{k} AS DATE))))")
+
+    def closed_deal_counts_in_scope(self, scope: dict[str, Any], periods: list[tuple[date | None, date | None]],
+                                    cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """period, status, cycle_days, deals, won_amount, won_amounts: the deals in scope won or lost
+        in each of `periods` (index into the list; close day = closed_on, else close_date, inside
+        [from, to], both None = all time) counted per status and, for won deals, per sales cycle
+        (days from created_on to the close day, null when unknown or negative); won_amount sums
+        their amounts and won_amounts counts the known ones — the input of
+        `metrics.kpis.closed_summary`."""
+        schema = {"period": pl.Int64, "status": pl.String, "cycle_days": pl.Int64, "deals": pl.Int64,
+                  "won_amount": pl.Float64, "won_amounts": pl.Int64}
+        if not periods:
+            return pl.DataFrame(schema=schema)
+        day = "coalesce(d.closed_on, d.close_date)"
+        cycle = f"CASE WHEN d.status = 'won' AND {day} - d.created_on >= 0 THEN {day} - d.created_on END"
+        parts = " UNION ALL ".join(
+            f"SELECT CAST($p{k} AS BIGINT) AS period, d.status, d.amount, {cycle} AS cycle_days "
+            f"FROM d WHERE {self._close_within(k)}" for k in range(len(periods)))
+        sql = (f"WITH d AS (SELECT d.status, d.amount, d.created_on, d.closed_on, d.close_date "
+               f"  FROM ({self._deals_sql(scope)}) d WHERE d.status IN ('won', 'lost')) "
+               f"SELECT period, status, CAST(cycle_days AS BIGINT) AS cycle_days, CAST(count(*) AS BIGINT) AS deals, "
+               f"CAST(sum(amount) FILTER (status = 'won') AS DOUBLE) AS won_amount, "
+               f"CAST(count(amount) FILTER (status = 'won') AS BIGINT) AS won_amounts "
+               f"FROM ({parts}) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+        params = self._scope_params(scope)
+        for k, (lo, hi) in enumerate(periods):
+            params |= {f"p{k}": k, f"f{k}": lo, f"t{k}": hi}
+        cur = cur or self.cursor()
+        cur.complete()
+        return cur.sql(sql, params=self._bound(sql, params)).pl().cast(schema)
+
+    def won_by_month_in_scope(self, scope: dict[str, Any], period_from: date, period_to: date,
+                              cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """month, won_deals, won_revenue: the deals in scope won in [period_from, period_to] by the
+        first day of the month of their close day (closed_on, else close_date) — `metrics.kpis.
+        won_revenue(..., by="month")`; months without a won deal are left out, and a month whose won
+        deals have no amount has a null revenue."""
+        sql = (f"SELECT CAST(date_trunc('month', coalesce(d.closed_on, d.close_date)) AS DATE) AS month, "
+               f"CAST(count(*) AS BIGINT) AS won_deals, CAST(sum(d.amount) AS DOUBLE) AS won_revenue "
+               f"FROM ({self._deals_sql(scope)}) d WHERE d.status = 'won' AND {self._close_within(0)} "
+               f"GROUP BY 1 ORDER BY 1")
+        params = self._scope_params(scope) | {"f0": period_from, "t0": period_to}
+        cur = cur or self.cursor()
+        cur.complete()
+        return cur.sql(sql, params=self._bound(sql, params)).pl()
+
     def snapshot_rows_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """The rows of `snapshots_with_removed_in_scope` before the latest upload per date and deal is
         picked: every upload's row with its batch_id, sorted by snapshot_date, deal_id, batch_id, so

@@ -187,6 +187,47 @@ def deal_summary(
     return drop_group(out.select(cols).sort(keys, nulls_last=True))
 
 
+def closed_summary(counts: pl.DataFrame, *, by: str | Sequence[str] | None = None) -> pl.DataFrame:
+    """The closed-deal part of the deal summary (`deal_summary`, same definitions) from deals
+    already counted: won and lost deals, won revenue, win rate (won / (won + lost)), average won
+    deal (won revenue / won deals with an amount) and the median sales cycle of the won deals.
+
+    `counts` has one row per group, status and cycle: [by...], status, cycle_days (days from
+    creation to close of won deals, null when unknown), deals, won_amount (sum of the won deals'
+    amounts) and won_amounts (how many of them have one). The median is taken over the cycles
+    weighted by their deal counts (the mean of the two middle ones for an even count).
+
+    Without grouping there is always one row (zeros and nulls when nothing closed).
+
+    Columns: [by...], won_deals, lost_deals, won_revenue, win_rate, avg_won_deal, median_cycle_days.
+    """
+    keys = group_columns(by)
+    rows = with_group(counts, keys)
+    won, lost = pl.col("status") == "won", pl.col("status") == "lost"
+    totals = rows.group_by(keys).agg(
+        pl.col("deals").filter(won).sum().cast(pl.Int64).alias("won_deals"),
+        pl.col("deals").filter(lost).sum().cast(pl.Int64).alias("lost_deals"),
+        pl.col("won_amount").filter(won).sum().cast(pl.Float64).alias("won_revenue"),
+        pl.col("won_amounts").filter(won).sum().alias("_amounts"),
+    )
+    cycles = rows.filter(won & pl.col("cycle_days").is_not_null()).sort(keys + ["cycle_days"])
+    upto = pl.col("deals").cum_sum().over(keys)
+    n = pl.col("deals").sum().over(keys)
+    # the cycle at 0-based position i of the sorted won deals: the first whose running count passes i
+    lo = pl.col("cycle_days").filter(upto > (n - 1) // 2).first()
+    hi = pl.col("cycle_days").filter(upto > n // 2).first()
+    medians = cycles.group_by(keys).agg(((lo + hi).cast(pl.Float64) / 2).alias("median_cycle_days"))
+    out = totals.join(medians, on=keys, how="left", nulls_equal=True).with_columns(
+        ratio(pl.col("won_deals"), pl.col("won_deals") + pl.col("lost_deals")).alias("win_rate"),
+        ratio(pl.col("won_revenue"), pl.col("_amounts")).alias("avg_won_deal"),
+    )
+    if _ungrouped(keys) and out.height == 0:   # no closed deal: one row of zeros, as deal_summary
+        out = pl.DataFrame({keys[0]: [0]}, schema={keys[0]: pl.Int8()}).join(out, on=keys, how="left").with_columns(
+            pl.col("won_deals").fill_null(0), pl.col("lost_deals").fill_null(0), pl.col("won_revenue").fill_null(0.0))
+    cols = [*keys, "won_deals", "lost_deals", "won_revenue", "win_rate", "avg_won_deal", "median_cycle_days"]
+    return drop_group(out.select(cols).sort(keys, nulls_last=True))
+
+
 def lead_conversion(
     leads: pl.DataFrame,
     *,
@@ -416,6 +457,6 @@ def report(
 
 
 __all__ = [
-    "win_rate", "won_revenue", "avg_won_deal", "sales_cycle", "deal_summary", "lead_conversion",
+    "win_rate", "won_revenue", "avg_won_deal", "sales_cycle", "deal_summary", "closed_summary", "lead_conversion",
     "retention", "cross_sell", "report",
 ]

@@ -82,12 +82,12 @@ def _month_end(d: date) -> date:
     return _add_months(d, 1) - timedelta(days=1)
 
 
-def _headline(deals: pl.DataFrame, frames: Any, start: date | None, end: date | None, as_of: date,
-              target_period: tuple[date | None, date | None] | None = None) -> dict[str, float | None]:
-    """Won revenue, win rate, average deal and cycle over [start, end], attainment and pipeline
-    coverage. With `target_period` (a period cut short to date), attainment is the revenue won in
-    [start, end] over the whole target of `target_period`."""
-    row = kpis.deal_summary(deals, as_of=as_of, period_from=start, period_to=end).row(0, named=True)
+def _headline(deals: pl.DataFrame, frames: Any, row: dict[str, Any], start: date | None, end: date | None,
+              as_of: date, target_period: tuple[date | None, date | None] | None = None) -> dict[str, float | None]:
+    """Won revenue, win rate, average deal and cycle over [start, end] (`row`: that period's
+    `kpis.closed_summary`), attainment and pipeline coverage. With `target_period` (a period cut
+    short to date), attainment is the revenue won in [start, end] over the whole target of
+    `target_period`."""
     t_from, t_to = target_period or (start, end)
     plan = forecast.plan_vs_actual(deals, frames.targets, frames.reps, frames.activities, as_of=as_of,
                                    period_from=t_from, period_to=t_to, scope="company", grain=None)
@@ -102,7 +102,9 @@ def _headline(deals: pl.DataFrame, frames: Any, start: date | None, end: date | 
     }
 
 
-def _trend(deals: pl.DataFrame, frames: Any, f: Filters) -> pl.DataFrame:
+def _trend(deals: pl.DataFrame, frames: Any, f: Filters, won_by_month: Any) -> pl.DataFrame:
+    """The trend's months; `won_by_month(first, last)` gives the won deals and revenue per month
+    closed in [first, last] (`kpis.won_revenue(by="month")`, read from the store)."""
     schema = {"month": pl.Date, "won_revenue": pl.Float64, "won_deals": pl.Int64, "target": pl.Float64,
               "partial": pl.Boolean}
     closes = deals.select(close_day().min()).item() if deals.height else None
@@ -111,8 +113,7 @@ def _trend(deals: pl.DataFrame, frames: Any, f: Filters) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     first, last = window
     months = pl.date_range(first, last, interval="1mo", eager=True).alias("month").to_frame()
-    keyed = deals.with_columns(close_day().dt.truncate("1mo").alias("month"))
-    won = kpis.won_revenue(keyed, period_from=first, period_to=_month_end(last), by="month")
+    won = won_by_month(first, _month_end(last))
     plan = forecast.plan_vs_actual(deals, frames.targets, frames.reps, frames.activities, as_of=f.as_of,
                                    period_from=first, period_to=_month_end(last), scope="company", grain="month")
     target = plan.select(pl.col("period_start").alias("month"), "target")
@@ -122,6 +123,15 @@ def _trend(deals: pl.DataFrame, frames: Any, f: Filters) -> pl.DataFrame:
                       (pl.col("month") == f.as_of.replace(day=1)).alias("partial"))
         .select(list(schema)).cast(schema)
     )
+
+
+def _closed_summaries(counts: pl.DataFrame, n: int) -> list[dict[str, Any]]:
+    """`kpis.closed_summary` of each of the n periods counted by `Store.closed_deal_counts_in_scope`
+    (a period without closed deals: zeros and nulls, as `kpis.deal_summary`)."""
+    rows = {r["period"]: r for r in kpis.closed_summary(counts, by="period").iter_rows(named=True)}
+    none = {"won_deals": 0, "lost_deals": 0, "won_revenue": 0.0, "win_rate": None, "avg_won_deal": None,
+            "median_cycle_days": None}
+    return [rows.get(k, none) for k in range(n)]
 
 
 def _bottleneck(frames: Any, hist: _History, f: Filters) -> dict[str, Any] | None:
@@ -204,18 +214,22 @@ def compute(store: Any, f: Filters) -> OverviewView:
     deals = frames.deals
     if deals.height == 0:
         return OverviewView(empty=True)
-    now = _headline(deals, frames, f.period_from, f.period_to, f.as_of)
     prev_from, prev_to, how = comparison_window(f)
+    periods = [(f.period_from, f.period_to)] + ([(prev_from, prev_to)] if how != "none" else [])
+    cur, scope = store.cursor(), scope_of(f)
+    summary = _closed_summaries(store.closed_deal_counts_in_scope(scope, periods, cur), len(periods))
+    now = _headline(deals, frames, summary[0], f.period_from, f.period_to, f.as_of)
     previous: dict[str, float | None] = {}
     if how != "none":
         full = f.previous()
-        previous = _headline(deals, frames, prev_from, prev_to, min(f.as_of, prev_to),
+        previous = _headline(deals, frames, summary[1], prev_from, prev_to, min(f.as_of, prev_to),
                              (full.period_from, full.period_to) if how == "to_date" else None)
         previous["pipeline_coverage"] = None
     return OverviewView(
         empty=False, currency=single_currency(deals),
         kpis={k: now[k] for k in KPIS}, previous={k: previous[k] for k in KPIS} if previous else {},
-        comparison=how, won_deals=int(now["won_deals"] or 0), trend=_trend(deals, frames, f),
+        comparison=how, won_deals=int(now["won_deals"] or 0),
+        trend=_trend(deals, frames, f, lambda lo, hi: store.won_by_month_in_scope(scope, lo, hi, cur)),
         bottleneck=_bottleneck(frames, hist, f), plan_gap=_plan_gap(frames, f), stalled=_stalled(frames, hist, f),
     )
 
