@@ -665,22 +665,83 @@ class Store:
                                                 "stage_intervals": ("stage_history",),
                                                 "activity_months": ("activities",),
                                                 "stage_facts": ("stage_history",)}
+    # Incremental rebuild of the stage tables: the deals one batch touches (rows it wrote, rows it replaced),
+    # as the temp table `touched_stage_intervals`, taken while both versions are known: after an import's
+    # writes, before an undo's. Every derived row of a deal is a function of that deal's history rows only,
+    # so deleting and recomputing those deals gives the rows of a full rebuild. (The activity tables stay
+    # whole rebuilds: keyed by (rep, day) and (rep, account, month), a 10% update of 10M activities
+    # recomputed that way measured slower than the whole rebuild, 8.1 vs 4.5 s CPU.)
+    _TOUCHED: dict[str, tuple[tuple[str, ...], str]] = {
+        "stage_intervals": (("deal_id",), (
+            "CREATE OR REPLACE TEMP TABLE touched_stage_intervals AS "
+            "SELECT deal_id FROM stage_history WHERE batch_id = $b "
+            "UNION SELECT deal_id FROM stage_history_prev WHERE replaced_by = $b")),
+    }
+    _TOUCHED["stage_facts"] = _TOUCHED["stage_intervals"]
+    # the touched keys of a derived table, matched against the derived rows (d) ...
+    _DELETE_TOUCHED: dict[str, str] = {
+        name: f"DELETE FROM {name} d WHERE EXISTS (SELECT 1 FROM touched_{'stage_intervals' if name == 'stage_facts' else name} t "
+              f"WHERE {' AND '.join(f't.{k} IS NOT DISTINCT FROM d.{k}' for k in keys)})"
+        for name, (keys, _) in _TOUCHED.items()
+    }
+    # ... and the source rows of the full build restricted to them (same SELECT, a semi-join added)
+    _ONLY_TOUCHED: dict[str, tuple[str, str]] = {
+        "stage_intervals": ("FROM stage_history ORDER BY",
+                            "FROM stage_history WHERE deal_id IN (SELECT deal_id FROM touched_stage_intervals) ORDER BY"),
+        "stage_facts": ("FROM stage_intervals GROUP BY",
+                        "FROM stage_intervals WHERE deal_id IN (SELECT deal_id FROM touched_stage_intervals) GROUP BY"),
+    }
 
-    def _rebuild_derived(self, cur: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = FACT_TABLES) -> None:
+    _CLEAR_DERIVED: dict[str, str] = {name: f"DELETE FROM {name}" for name in DERIVED_FROM}
+    _DROP_TOUCHED = "DROP TABLE IF EXISTS touched_stage_intervals"
+
+    def _full_sql(self, name: str) -> str:
+        return {"activity_daily": self._REBUILD_DAILY, "stage_intervals": self._REBUILD_INTERVALS,
+                "activity_months": self._REBUILD_MONTHS, "stage_facts": self._REBUILD_FACTS}[name]
+
+    def _incremental_sql(self, name: str) -> str:
+        old, new = self._ONLY_TOUCHED[name]
+        full = self._full_sql(name)
+        if full.count(old) != 1:
+            raise RuntimeError(f"incremental build of {name}: source clause not found once")
+        return full.replace(old, new)
+
+    def _touched_keys(self, cur: duckdb.DuckDBPyConnection, batch_id: int,
+                      changed: tuple[str, ...] = FACT_TABLES) -> frozenset[str]:
+        """Note the keys batch `batch_id` touches in each derived table computed from the `changed` tables
+        (temp tables `touched_*`); returns the derived tables that can be rebuilt incrementally: those
+        holding rows (an empty one is built whole, which is then the faster way)."""
+        done: set[str] = set()
+        for name, srcs in self.DERIVED_FROM.items():
+            if name not in self._TOUCHED or not set(changed) & set(srcs):
+                continue
+            if not _one(cur, f"SELECT EXISTS (SELECT 1 FROM {name})")[0]:
+                continue
+            sql = self._TOUCHED[name][1]
+            if sql not in done:
+                cur.execute(sql, {"b": batch_id})
+                done.add(sql)
+            done.add(name)
+        return frozenset(n for n in done if n in self.DERIVED_FROM)
+
+    def _rebuild_derived(self, cur: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = FACT_TABLES,
+                         incremental: frozenset[str] = frozenset()) -> None:
         """Recompute the derived tables computed from the `changed` canonical tables (default: all),
-        inside the caller's transaction."""
-        if set(changed) & set(self.DERIVED_FROM["activity_daily"]):
-            cur.execute("DELETE FROM activity_daily")
-            cur.execute(self._REBUILD_DAILY, {"spaces": self._SPACES})
-        if set(changed) & set(self.DERIVED_FROM["stage_intervals"]):
-            cur.execute("DELETE FROM stage_intervals")
-            cur.execute(self._REBUILD_INTERVALS)
-        if set(changed) & set(self.DERIVED_FROM["activity_months"]):
-            cur.execute("DELETE FROM activity_months")
-            cur.execute(self._REBUILD_MONTHS)
-        if set(changed) & set(self.DERIVED_FROM["stage_facts"]):
-            cur.execute("DELETE FROM stage_facts")
-            cur.execute(self._REBUILD_FACTS)
+        inside the caller's transaction: those in `incremental` only for the keys `_touched_keys` noted
+        (then the temp tables go), the others whole."""
+        for name, srcs in self.DERIVED_FROM.items():      # stage_facts after stage_intervals
+            if not set(changed) & set(srcs):
+                continue
+            params = {"spaces": self._SPACES} if name == "activity_daily" else None
+            if name in incremental:
+                cur.execute(self._DELETE_TOUCHED[name])
+                sql = self._incremental_sql(name)
+            else:
+                cur.execute(self._CLEAR_DERIVED[name])
+                sql = self._full_sql(name)
+            cur.execute(sql, params) if params else cur.execute(sql)
+        if incremental:
+            cur.execute(self._DROP_TOUCHED)
 
     def _init_derived(self) -> None:
         """Fill the derived tables of a database written before they existed."""
@@ -1247,7 +1308,8 @@ class Store:
             self._rebuild_derived(cur)
         else:
             new_accounts = w.new_accounts is not None and w.new_accounts.height > 0
-            self._rebuild_derived(cur, (w.kind,) + (("accounts",) if new_accounts else ()))
+            changed = (w.kind,) + (("accounts",) if new_accounts else ())
+            self._rebuild_derived(cur, changed, self._touched_keys(cur, batch_id, changed))
         cur.execute(
             "UPDATE imports SET inserted = ?, updated = ?, unchanged = ?, rejected = ? WHERE batch_id = ?",
             [ins, upd, same, rejected, batch_id],
@@ -1396,6 +1458,7 @@ class Store:
                 raise ImportProblem("undo_blocked", batch_id=batch_id, later=", ".join(map(str, later)))
             cur.execute("BEGIN TRANSACTION")
             try:
+                incremental = self._touched_keys(cur, batch_id)     # before the batch's rows go
                 for name in FACT_TABLES:
                     cur.execute(SQL[name]["undo_delete"], [batch_id])
                     cur.execute(SQL[name]["undo_restore"], [batch_id])
@@ -1409,7 +1472,7 @@ class Store:
                     )
                     cur.execute("DELETE FROM stages_prev WHERE replaced_by = ?", [batch_id])
                 cur.execute("UPDATE imports SET status = 'undone' WHERE batch_id = ?", [batch_id])
-                self._rebuild_derived(cur)
+                self._rebuild_derived(cur, FACT_TABLES, incremental)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
