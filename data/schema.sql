@@ -179,8 +179,9 @@ CREATE TABLE IF NOT EXISTS activity_months (
     last_day    DATE
 );
 
--- Derived: every stage-history row with the next entry of the same deal (NULL for its last row),
--- so time in stage needs no window over the whole history at query time.
+-- Derived: every stage-history row with the next entry of the same deal (NULL for its last row):
+-- the intervals from which stage_facts (per deal and stage) is built, kept so that an import or undo
+-- recomputes only the deals it touches.
 CREATE TABLE IF NOT EXISTS stage_intervals (
     deal_id    VARCHAR,
     stage      VARCHAR,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -236,6 +237,8 @@ class Store:
             self._init_schema()
             self._mark_interrupted()
             self._init_derived()
+        else:
+            self._check_derived()
 
     # ------------------------------------------------------------------ lifecycle
     def _init_schema(self) -> None:
@@ -596,23 +599,6 @@ class Store:
     _DEAL_FACTS = ("deal_id", "account_id", "owner_rep_id", "product", "amount", "currency", "stage", "status",
                    "created_on", "close_date", "closed_on", "probability")
 
-    @staticmethod
-    def _acts_sql(scope: dict[str, Any], columns: str) -> str:
-        """Activities in scope (as `activities_in_scope`), only the filters that are set joined in."""
-        sql = f"SELECT {columns} FROM activities x WHERE true"
-        if any(scope.get(k) for k in ("teams", "regions", "reps")):
-            sql += f" AND x.rep_id IN ({Store._REPS_IN_SCOPE})"
-        if scope.get("segments"):
-            sql += " AND x.account_id IN (SELECT account_id FROM accounts WHERE list_contains($segments, size))"
-        return sql
-
-    @staticmethod
-    def _keys_of(scope: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, ...]:
-        """The scope parameters a statement built by `_acts_sql` binds."""
-        rep = ("teams", "regions", "reps") if any(scope.get(k) for k in ("teams", "regions", "reps")) else ()
-        seg = ("segments",) if scope.get("segments") else ()
-        return tuple(dict.fromkeys(rep + seg + keys))
-
     def deal_facts_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None,
                             columns: tuple[str, ...] = _DEAL_FACTS) -> pl.DataFrame:
         """The deals of `deals_in_scope` with only the columns the metrics read (no names, reasons,
@@ -757,6 +743,19 @@ class Store:
                 cur.execute("ROLLBACK")
                 raise
 
+    def _check_derived(self) -> None:
+        """A read-only open cannot build the derived tables a database written before them lacks (or
+        holds empty beside their filled source): say so at once instead of failing or showing nothing
+        in the first view that reads them."""
+        have = {r[0] for r in self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+        missing = sorted(name for name, srcs in self.DERIVED_FROM.items() if name not in have or _one(
+            self.con, f"SELECT (SELECT count(*) FROM {name}) = 0 AND EXISTS (SELECT 1 FROM {srcs[0]})")[0])
+        if missing:
+            self.con.close()
+            raise RuntimeError(f"{self.path} lacks the derived tables {missing} (written by an older "
+                               "Salescope): open it once for writing, which builds them")
+
     def activity_daily_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """Activities in scope counted per rep and day: rep_id, day, activities, activities_<kind>
         for call/email/meeting/visit/task/other — `metrics.leaderboard.daily_activity_counts` of
@@ -802,10 +801,24 @@ class Store:
             sql += " AND d.account_id IN (SELECT account_id FROM accounts WHERE list_contains($segments, size))"
         return sql
 
+    _SCOPE_KEYS = ("teams", "regions", "reps", "products", "segments")
+
+    def _bound_frame(self, sql: str, params: dict[str, Any], cur: duckdb.DuckDBPyConnection | None) -> pl.DataFrame:
+        """The result of a statement as a polars frame, bound with the parameters it uses (`_bound`)."""
+        cur = cur or self.cursor()
+        cur.complete()
+        return cur.sql(sql, params=self._bound(sql, params)).pl()
+
     @staticmethod
     def _bound(sql: str, params: dict[str, Any]) -> dict[str, Any]:
-        """The named parameters a statement uses (DuckDB refuses unused ones)."""
-        return {k: v for k, v in params.items() if f"${k}" in sql}
+        """The named parameters a statement uses (DuckDB refuses unused ones). A scope filter that is
+        set but not used is an error, never dropped: a query that forgot `_deals_sql` would otherwise
+        show a manager or a rep more than their scope."""
+        used = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
+        lost = [k for k in Store._SCOPE_KEYS if params.get(k) and k not in used]
+        if lost:
+            raise ValueError(f"scope filter(s) {lost} set but not applied by the statement")
+        return {k: v for k, v in params.items() if k in used}
 
     def history_reach_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
                                cur: duckdb.DuckDBPyConnection | None = None, *, status: str | None = None,
@@ -925,9 +938,7 @@ class Store:
             f"  WHERE CAST(d.last_at AS DATE) > CAST($as_of AS DATE) AND CAST(h.entered_at AS DATE) <= CAST($as_of AS DATE) "
             f"  GROUP BY 1 ORDER BY 1"
         )
-        cur = cur or self.cursor()
-        cur.complete()
-        return cur.sql(sql, params=self._bound(sql, self._scope_params(scope) | {"as_of": as_of})).pl()
+        return self._bound_frame(sql, self._scope_params(scope) | {"as_of": as_of}, cur)
 
     # the close day of `metrics._common.close_day` and the filter of `metrics._common.within` over it,
     # with its bounds bound as $f{k} / $t{k} (both null: every deal, null close days included)
@@ -979,9 +990,7 @@ class Store:
                f"FROM ({self._deals_sql(scope)}) d WHERE d.status = 'won' AND {self._close_within(0)} "
                f"GROUP BY 1 ORDER BY 1")
         params = self._scope_params(scope) | {"f0": period_from, "t0": period_to}
-        cur = cur or self.cursor()
-        cur.complete()
-        return cur.sql(sql, params=self._bound(sql, params)).pl()
+        return self._bound_frame(sql, params, cur)
 
     def snapshot_rows_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """The rows of `snapshots_with_removed_in_scope` before the latest upload per date and deal is
@@ -1012,9 +1021,7 @@ class Store:
                f"WHERE (CAST($before AS DATE) IS NULL OR s.snapshot_date < CAST($before AS DATE)) "
                f"AND s.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) "
                f"ORDER BY snapshot_date, deal_id, batch_id")
-        cur = cur or self.cursor()
-        cur.complete()
-        return cur.sql(sql, params=self._bound(sql, self._scope_params(scope) | {"before": before})).pl()
+        return self._bound_frame(sql, self._scope_params(scope) | {"before": before}, cur)
 
     def history_reaches_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, days: list[date],
                                  cur: duckdb.DuckDBPyConnection | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -1045,12 +1052,11 @@ class Store:
 
     def quality_deals_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """The deals of `deals_in_scope` with only the columns the data-quality checks read
-        (`_QUALITY_DEALS`), in the same order."""
+        (`_QUALITY_DEALS`), ordered by deal id (so a check lists its issues in the same order on every
+        run)."""
         cols = ", ".join(f"d.{c}" for c in self._QUALITY_DEALS)
-        sql = f"SELECT {cols} FROM ({self._deals_sql(scope)}) d"
-        cur = cur or self.cursor()
-        cur.complete()
-        return cur.sql(sql, params=self._bound(sql, self._scope_params(scope))).pl()
+        sql = f"SELECT {cols} FROM ({self._deals_sql(scope)}) d ORDER BY d.deal_id"
+        return self._bound_frame(sql, self._scope_params(scope), cur)
 
     def stage_coverage_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
                                 cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
@@ -1074,9 +1080,7 @@ class Store:
                f"  SELECT deal_id, snapshot_date, status FROM deal_snapshots s "
                f"  WHERE s.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) "
                f"  QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1) GROUP BY 1")
-        cur = cur or self.cursor()
-        cur.complete()
-        return cur.sql(sql, params=self._bound(sql, self._scope_params(scope))).pl()
+        return self._bound_frame(sql, self._scope_params(scope), cur)
 
     def deal_names_in_scope(self, scope: dict[str, Any], deal_ids: list[str],
                             cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:

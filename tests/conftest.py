@@ -16,3 +16,12 @@ def realdata() -> Path:
         pytest.skip(f"real CRM files not found at {REALDATA} (they live beside the project, in ../shared)")
     return REALDATA
 
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo company (tests.store_builder.demo_store), one store per test module."""
+    from tests.store_builder import demo_store
+
+    store = demo_store(tmp_path_factory.mktemp("demo") / "demo.duckdb")
+    yield store
+    store.close()

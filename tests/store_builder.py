@@ -57,3 +57,26 @@ def build(path: Path, *, stages: pl.DataFrame, reps: list[dict], accounts: list[
     finally:
         store.close()
     return path
+
+
+DEMO_AS_OF = date(2026, 11, 22)
+
+
+def demo_store(path: Path) -> Store:
+    """The demo company as of DEMO_AS_OF in a new store at `path`."""
+    from data.demo_load import load_demo
+
+    store = Store(path)
+    load_demo(store, as_of=DEMO_AS_OF)
+    return store
+
+
+def demo_scopes(store: Store) -> list[dict]:
+    """The scopes the fast-path tests compare over: none, one team, two teams, a region, two reps, a
+    product, a segment, a team with the other segments."""
+    dims = store.dimension_values()
+    return [
+        {}, {"teams": dims["teams"][:1]}, {"teams": dims["teams"][1:3]}, {"regions": dims["regions"][:1]},
+        {"reps": [dims["reps"][0][0], dims["reps"][3][0]]}, {"products": dims["products"][:1]},
+        {"segments": dims["segments"][:1]}, {"teams": dims["teams"][:1], "segments": dims["segments"][1:]},
+    ]

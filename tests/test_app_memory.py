@@ -99,6 +99,9 @@ def test_db_settings_defaults_and_overrides():
     assert cache.db_settings({"SALESCOPE_DB_MEMORY": " 2GB ", "SALESCOPE_DB_THREADS": "3"}) == {
         "memory_limit": "2GB", "threads": 3, "allocator_background_threads": True}
     assert cache.db_settings({"SALESCOPE_DB_MEMORY": "", "SALESCOPE_DB_THREADS": " "})["memory_limit"] == "512MB"
+    for bad in ("two", "0", "-1", "1.5"):
+        with pytest.raises(ValueError, match="SALESCOPE_DB_THREADS"):
+            cache.db_settings({"SALESCOPE_DB_THREADS": bad})
 
 
 # ------------------------------------------------------------------------------------ the allocator

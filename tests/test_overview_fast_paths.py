@@ -13,27 +13,19 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from data.demo_load import load_demo
 from data.store import TABLES, ImportWrite, Store
 from metrics import kpis, schema
 from metrics._common import close_day
 from ui.filters import Filters
 from ui.views import overview, scope_of
+from tests.store_builder import DEMO_AS_OF
 
-AS_OF = date(2026, 11, 22)
+AS_OF = DEMO_AS_OF   # the date of the shared `demo` fixture (tests/conftest.py)
 SUMMARY = ["won_deals", "lost_deals", "won_revenue", "win_rate", "avg_won_deal", "median_cycle_days"]
 PERIODS = [(None, None), (date(2026, 10, 1), date(2026, 12, 31)), (date(2026, 7, 1), date(2026, 9, 30)),
            (date(2026, 10, 15), date(2026, 11, 10)), (date(2026, 1, 1), date(2026, 1, 1)),
            (date(2019, 1, 1), date(2019, 3, 31)), (date(2025, 2, 14), None), (None, date(2026, 3, 15)),
            (date(2026, 5, 1), date(2026, 4, 1))]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Store:
-    store = Store(tmp_path_factory.mktemp("overview_fast") / "demo.duckdb")
-    load_demo(store, as_of=AS_OF)
-    yield store
-    store.close()
 
 
 def _scopes(store: Store) -> list[dict]:

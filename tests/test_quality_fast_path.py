@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from data.demo_load import load_demo
 from data.store import Store
 from metrics import quality
 from metrics._common import LOST, OPEN, WON, open_stages, prepare_deals
@@ -24,25 +23,12 @@ from tests.test_store_views import _write
 from ui.filters import Filters
 from ui.views import load, scope_of
 from ui.views import quality as qv
+from tests.store_builder import DEMO_AS_OF, demo_scopes
 
-AS_OF = date(2026, 11, 22)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Store:
-    store = Store(tmp_path_factory.mktemp("quality_fast") / "demo.duckdb")
-    load_demo(store, as_of=AS_OF)
-    yield store
-    store.close()
+AS_OF = DEMO_AS_OF   # the date of the shared `demo` fixture (tests/conftest.py)
 
 
-def _scopes(store: Store) -> list[dict]:
-    dims = store.dimension_values()
-    return [
-        {}, {"teams": dims["teams"][:1]}, {"teams": dims["teams"][1:3]}, {"regions": dims["regions"][:1]},
-        {"reps": [dims["reps"][0][0], dims["reps"][3][0]]}, {"products": dims["products"][:1]},
-        {"segments": dims["segments"][:1]}, {"teams": dims["teams"][:1], "segments": dims["segments"][1:]},
-    ]
+_scopes = demo_scopes
 
 
 def _filters(scope: dict, as_of: date) -> Filters:

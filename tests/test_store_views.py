@@ -21,25 +21,12 @@ from data.store import TABLES, ImportWrite, Store
 from metrics import funnel, leaderboard, schema, tiering
 from metrics._common import close_day, earlier_period, open_at, open_stages, within
 from tests.test_metrics_funnel import pipelines
+from tests.store_builder import DEMO_AS_OF, demo_scopes
 
-AS_OF = date(2026, 11, 22)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Store:
-    store = Store(tmp_path_factory.mktemp("store_views") / "demo.duckdb")
-    load_demo(store, as_of=AS_OF)
-    yield store
-    store.close()
+AS_OF = DEMO_AS_OF   # the date of the shared `demo` fixture (tests/conftest.py)
 
 
-def _scopes(store: Store) -> list[dict]:
-    dims = store.dimension_values()
-    return [
-        {}, {"teams": dims["teams"][:1]}, {"teams": dims["teams"][1:3]}, {"regions": dims["regions"][:1]},
-        {"reps": [dims["reps"][0][0], dims["reps"][3][0]]}, {"products": dims["products"][:1]},
-        {"segments": dims["segments"][:1]}, {"teams": dims["teams"][:1], "segments": dims["segments"][1:]},
-    ]
+_scopes = demo_scopes
 
 
 PERIODS = [(None, None), (date(2026, 10, 1), date(2026, 12, 31)), (date(2025, 1, 1), None)]
@@ -346,3 +333,14 @@ def test_stage_facts_equal_the_metric_on_generated_histories(tmp_path, data, per
                   funnel.current_stage_entries(deals, hist, as_of=as_of), ["deal_id"])
     finally:
         store.close()
+
+
+def test_bound_keeps_the_parameters_a_statement_uses_and_refuses_a_dropped_scope():
+    sql = "SELECT 1 WHERE list_contains($teams, 'x') AND $p10 > 0"
+    # `$p1` is not `$p10`: only whole names count
+    assert Store._bound(sql, {"teams": ["A"], "p1": 1, "p10": 2, "status": None}) == {"teams": ["A"], "p10": 2}
+    # filters that are not set may go unused ...
+    assert Store._bound("SELECT 1", {"teams": [], "reps": []}) == {}
+    # ... but a set one that the statement does not apply would widen a manager's or rep's view
+    with pytest.raises(ValueError, match="reps"):
+        Store._bound(sql, {"teams": ["A"], "reps": ["r1"]})

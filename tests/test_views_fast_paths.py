@@ -12,32 +12,18 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from data.demo_load import load_demo
 from data.store import Store
 from metrics import changes, forecast, funnel
 from metrics._common import open_stages
 from ui.filters import Filters
 from ui.views import forecast as fv
 from ui.views import load, scope_of
+from tests.store_builder import DEMO_AS_OF, demo_scopes
 
-AS_OF = date(2026, 11, 22)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Store:
-    store = Store(tmp_path_factory.mktemp("fast_paths") / "demo.duckdb")
-    load_demo(store, as_of=AS_OF)
-    yield store
-    store.close()
+AS_OF = DEMO_AS_OF   # the date of the shared `demo` fixture (tests/conftest.py)
 
 
-def _scopes(store: Store) -> list[dict]:
-    dims = store.dimension_values()
-    return [
-        {}, {"teams": dims["teams"][:1]}, {"teams": dims["teams"][1:3]}, {"regions": dims["regions"][:1]},
-        {"reps": [dims["reps"][0][0], dims["reps"][3][0]]}, {"products": dims["products"][:1]},
-        {"segments": dims["segments"][:1]}, {"teams": dims["teams"][:1], "segments": dims["segments"][1:]},
-    ]
+_scopes = demo_scopes
 
 
 def _filters() -> list[Filters]:
@@ -307,3 +293,21 @@ def test_slipped_deals_are_the_window_deals_with_close_date_pushes(seed):
         _same(slipped.select("deal_id", "pushes", "days_pushed"), pushes, ["deal_id"])
         assert by_rep["pushes"].sum() == pushes["pushes"].sum()
         assert_frame_equal(changes.slipped_deals(snaps, period_from=p_from, period_to=p_to), slipped)
+
+
+def test_read_only_open_of_a_database_without_its_derived_tables_says_so(tmp_path):
+    from tests.test_store_views import _write
+
+    path = tmp_path / "old.duckdb"
+    store = Store(path)
+    _write(store, "reps", [{"rep_id": "R1", "team": "A"}])
+    _write(store, "activities", [{"activity_id": "X1", "rep_id": "R1", "kind": "call",
+                                  "occurred_at": "2024-05-02 10:00:00"}])
+    store.cursor().execute("DROP TABLE activity_months")   # as written by a Salescope before the table
+    store.close()
+    with pytest.raises(RuntimeError, match="activity_months"):
+        Store(path, read_only=True)
+    Store(path).close()                                     # a writable open builds it ...
+    ro = Store(path, read_only=True)                        # ... and then a read-only one works
+    assert ro.cursor().execute("SELECT count(*) FROM activity_months").fetchone()[0] == 1
+    ro.close()

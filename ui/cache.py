@@ -29,6 +29,8 @@ def db_settings(environ: Any = None) -> dict[str, Any]:
 
     env = os.environ if environ is None else environ
     threads = (env.get("SALESCOPE_DB_THREADS") or "").strip()
+    if threads and not (threads.isdigit() and int(threads) > 0):
+        raise ValueError(f"SALESCOPE_DB_THREADS must be a whole number of threads (1 or more), not {threads!r}")
     return {"memory_limit": (env.get("SALESCOPE_DB_MEMORY") or "").strip() or DB_MEMORY_LIMIT,
             "threads": int(threads) if threads else None, "allocator_background_threads": True}
 

@@ -48,8 +48,8 @@ def compute(store: Any, f: Filters) -> FunnelView:
 
     With a stored stage history, everything comes from its per-deal aggregates in the store (the
     stage reach of every deal, completed stays counted per owner: `metrics.funnel.stage_reach`,
-    `completed_stays`), never from the history rows; without one, from the history inferred from
-    the deal snapshots."""
+    `completed_stays`; only a stalled deal whose current stage was entered again after `as_of` is
+    looked up in the history rows); without one, from the history inferred from the deal snapshots."""
     cur, scope = store.cursor(), scope_of(f)
     stages = store.stages_frame(cur)
     idx = open_stages(stages).select("stage", "stage_index")
