@@ -101,8 +101,20 @@ def pick(page, label: str, option: str) -> None:
 
 def visible_grids(page) -> list[str]:
     """The cell text of every data grid on screen (grids in a closed expander are skipped)."""
+    from playwright.sync_api import Error as PlaywrightError
+
     grids = page.locator('[data-testid="stDataFrame"]')
-    return [grids.nth(i).locator("table").first.inner_text() for i in range(grids.count()) if grids.nth(i).is_visible()]
+    out = []
+    for i in range(grids.count()):
+        if not grids.nth(i).is_visible():
+            continue
+        # a grid whose cells are not drawn yet, or redrawn meanwhile (a loaded machine), reads as
+        # empty; callers poll again
+        try:
+            out.append(grids.nth(i).locator("table").first.inner_text(timeout=2_000))
+        except PlaywrightError:
+            out.append("")
+    return out
 
 
 def grid_with(page, header: str, timeout: float = 60) -> str:
