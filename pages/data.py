@@ -49,7 +49,7 @@ for up in files or []:
         st.markdown(f"**{t('data.mapping')}**")
         st.caption(t("data.mapping_help"))
         st.data_editor(
-            importer.mapping_table(importer.base(data, up.name, prepared.kind)), key=f"data_map_{fid}_{prepared.kind}",
+            importer.mapping_table(importer.base(data, up.name, kind)), key=f"data_map_{fid}_{prepared.kind}",
             hide_index=True, width="stretch",
             disabled=[t("data.col_source"), t("data.col_sample")],
             column_config=importer.mapping_columns(prepared.kind),

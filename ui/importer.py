@@ -55,8 +55,11 @@ def prepare(data: bytes, name: str, kind: str | None, fid: str) -> tuple[Any, An
     return cache.prepare_upload(data, name, base.kind, overrides)
 
 
-def base(data: bytes, name: str, kind: str) -> Any:
-    """The file as read and mapped before the user's edits (what the mapping table starts from)."""
+def base(data: bytes, name: str, kind: str | None) -> Any:
+    """The file as read and mapped before the user's edits (what the mapping table starts from).
+    `kind` is the user's choice as given to `prepare` (None: detected), so both read the same cache
+    entry: asked with the detected kind instead, every upload took two entries of the three and two
+    files on the page (two users importing at once) re-read a file on every run."""
     return cache.prepare_upload(data, name, kind, {})[0]
 
 
