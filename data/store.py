@@ -836,6 +836,43 @@ class Store:
         params = self._scope_params(scope) | {"status": status, "c_from": closed_from, "c_to": closed_to}
         return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
 
+    def bottleneck_counts_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
+                                   periods: list[tuple[date | None, date | None]],
+                                   cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """team, period, status, max_idx, deals, amount, amounts: the deals in scope won or lost in
+        each of `periods` (index into the list, as `metrics.funnel.bottleneck_periods` gives them;
+        close day = closed_on, else close_date) counted per owner's team (of the reps in scope),
+        status and furthest open stage reached (won: the last; else the furthest of their
+        `stage_facts` and current stage, 0 without either), with the sum (0 without any) and number
+        of their known amounts — `metrics.funnel.bottleneck_counts` (closed cohort, "reached")."""
+        schema = {"team": pl.String, "period": pl.Int64, "status": pl.String, "max_idx": pl.Int64,
+                  "deals": pl.Int64, "amount": pl.Float64, "amounts": pl.Int64}
+        if not periods or stage_index.height == 0:
+            return pl.DataFrame(schema=schema)
+        parts = " UNION ALL ".join(
+            f"SELECT CAST($p{k} AS BIGINT) AS period, d.* FROM d WHERE {self._close_within(k)}"
+            for k in range(len(periods)))
+        sql = (
+            f"WITH d AS (SELECT d.deal_id, d.status, d.stage, d.amount, d.closed_on, d.close_date, r.team "
+            f"  FROM ({self._deals_sql(scope)}) d "
+            f"  LEFT JOIN (SELECT rep_id, team FROM reps WHERE rep_id IN ({self._REPS_IN_SCOPE})) r "
+            f"  ON r.rep_id = d.owner_rep_id WHERE d.status IN ('won', 'lost')), "
+            f"p AS ({parts}), "
+            f"reach AS (SELECT f.deal_id, max(i.stage_index) AS hist_idx FROM stage_facts f "
+            f"  JOIN stage_idx i ON i.stage = f.stage "
+            f"  WHERE f.deal_id IN (SELECT deal_id FROM p WHERE status <> 'won') GROUP BY 1) "
+            f"SELECT p.team, p.period, p.status, CAST(CASE WHEN p.status = 'won' THEN $last "
+            f"  ELSE coalesce(greatest(r.hist_idx, c.stage_index), 0) END AS BIGINT) AS max_idx, "
+            f"  CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(p.amount), 0) AS DOUBLE) AS amount, "
+            f"  CAST(count(p.amount) AS BIGINT) AS amounts "
+            f"FROM p LEFT JOIN reach r ON r.deal_id = p.deal_id LEFT JOIN stage_idx c ON c.stage = p.stage "
+            f"GROUP BY 1, 2, 3, 4 ORDER BY 1 NULLS LAST, 2, 3, 4"
+        )
+        params = self._scope_params(scope) | {"last": stage_index.height - 1}
+        for k, (lo, hi) in enumerate(periods):
+            params |= {f"p{k}": k, f"f{k}": lo, f"t{k}": hi}
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params)).cast(schema)
+
     def completed_stays_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
                                  cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """stage_index, days, deals: the deals in scope counted by their completed days in each open

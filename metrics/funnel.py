@@ -592,6 +592,7 @@ def bottleneck(
     cohort: Cohort = "closed",
     currency: str | None = None,
     reach: pl.DataFrame | None = None,
+    counts: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The bottleneck is the stage-to-stage step whose conversion falls furthest below its usual
     level, ranked by the revenue the shortfall costs.
@@ -607,7 +608,8 @@ def bottleneck(
     periods. With the "reached" method, `reach` (`history_reach` of the deals' stage history) may
     be given instead of `stage_history` (same result); it needs to cover the compared deals that
     are not won (won deals reached every stage). With the "strict" method, a `reach` with
-    `strict_idx` (`stage_reach`) covering every compared deal may be given.
+    `strict_idx` (`stage_reach`) covering every compared deal may be given. Instead of all of them,
+    `counts` (`bottleneck_counts` of the same deals and arguments) may be given (same result).
 
     Columns: team, from_stage, to_stage, entering, conversion, benchmark, benchmark_basis
     ("teams" or "earlier_periods"), gap (benchmark − conversion), avg_won_deal, revenue_cost,
@@ -615,23 +617,20 @@ def bottleneck(
     Sorted by revenue_cost descending.
     """
     idx = open_stages(stages)
-    prepared = with_team(prepare_deals(deals, currency), reps)
-    current = deals_in_scope(prepared, period_from, period_to, as_of, cohort)
-    teams = current.select(pl.col("team").unique())
-    if teams.height > 1:
-        frame = current.with_columns(pl.lit(0, dtype=pl.Int64).alias("_period"))
-        basis = "teams"
+    if counts is None:
+        counts = bottleneck_counts(deals, stage_history, stages, reps, as_of=as_of, period_from=period_from,
+                                   period_to=period_to, earlier_periods=earlier_periods, method=method,
+                                   cohort=cohort, currency=currency, reach=reach)
+    current = counts.filter(pl.col("period") == 0)
+    if current.select(pl.col("team").unique()).height > 1:
+        frame, basis = current, "teams"
     else:
-        frame = _with_earlier_periods(
-            prepared, current, period_from, period_to, as_of, cohort, earlier_periods
-        )
-        basis = "earlier_periods"
+        frame, basis = counts, "earlier_periods"
     if idx.height == 0 or frame.height == 0:
         return _empty_bottleneck()
     keys = ["team", "_period"]
-    by_reach = reach is not None and (method == "reached" or "strict_idx" in reach.columns)
-    hist = None if by_reach else _history(stage_history, frame)
-    conv = _reached_counts(_furthest_reached(frame, hist, idx, method, reach), idx, keys)
+    reached = frame.select("team", pl.col("period").alias("_period"), "status", "max_idx", pl.col("deals").alias("_n"))
+    conv = _reached_counts(reached, idx, keys, weight="_n")
     to_stage = pl.col("stage").shift(-1).fill_null(won_stage_label(stages)).alias("to_stage")
     conv = conv.join(idx.select("stage_index", to_stage), on="stage_index")
     if basis == "teams":
@@ -678,40 +677,78 @@ def bottleneck(
     ).sort("revenue_cost", "team", "rank", descending=[True, False, False], nulls_last=True)
 
 
-def _with_earlier_periods(
-    prepared: pl.DataFrame,
-    current: pl.DataFrame,
-    period_from: date | None,
-    period_to: date | None,
-    as_of: date,
-    cohort: Cohort,
-    earlier: int,
-) -> pl.DataFrame:
-    frames = [current.with_columns(pl.lit(0, dtype=pl.Int64).alias("_period"))]
-    for i in range(1, earlier + 1):
+def bottleneck_periods(period_from: date | None, period_to: date | None, earlier_periods: int = 4,
+                       ) -> list[tuple[date | None, date | None]]:
+    """The bottleneck periods are the period itself, then up to `earlier_periods` earlier periods of
+    the same length (`_common.earlier_period`; none for an all-time or half-open period), in that
+    order: the index in this list is the `period` of `bottleneck_counts`."""
+    out: list[tuple[date | None, date | None]] = [(period_from, period_to)]
+    for i in range(1, earlier_periods + 1):
         window = earlier_period(period_from, period_to, i)
         if window is None:
             break
-        start, end = window
-        frames.append(
-            deals_in_scope(prepared, start, end, min(as_of, end), cohort).with_columns(
-                pl.lit(i, dtype=pl.Int64).alias("_period")
-            )
-        )
-    return pl.concat(frames, how="vertical")
+        out.append(window)
+    return out
 
 
-def _avg_won(scope: pl.DataFrame) -> pl.DataFrame:
+def bottleneck_counts(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame | None,
+    stages: pl.DataFrame,
+    reps: pl.DataFrame,
+    *,
+    as_of: date,
+    period_from: date | None = None,
+    period_to: date | None = None,
+    earlier_periods: int = 4,
+    method: Method = "reached",
+    cohort: Cohort = "closed",
+    currency: str | None = None,
+    reach: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The bottleneck counts are the deals the bottleneck compares, counted per owner's team
+    (`_common.with_team`), period of `bottleneck_periods` (the cohort of each, see
+    `_common.deals_in_scope`, an earlier period's open pipeline taken at its last day), status and
+    furthest stage reached (`furthest_stage`, by `method`), with the sum and number of their known
+    amounts. Everything `bottleneck` computes follows from them, so a store may hand them over
+    instead of the deals and their history.
+
+    Columns: team, period (Int64, 0 = this period), status, max_idx (Int64), deals (Int64), amount
+    (Float64, 0 without a known amount), amounts (Int64). Sorted by team, period, status, max_idx.
+    """
+    idx = open_stages(stages)
+    prepared = with_team(prepare_deals(deals, currency), reps)
+    frames = []
+    for k, (start, end) in enumerate(bottleneck_periods(period_from, period_to, earlier_periods)):
+        day = as_of if k == 0 else min(as_of, end)
+        frames.append(deals_in_scope(prepared, start, end, day, cohort).with_columns(
+            pl.lit(k, dtype=pl.Int64).alias("_period")))
+    frame = pl.concat(frames, how="vertical")
+    if idx.height == 0 or frame.height == 0:
+        return pl.DataFrame(schema={"team": pl.String, "period": pl.Int64, "status": pl.String, "max_idx": pl.Int64,
+                                    "deals": pl.Int64, "amount": pl.Float64, "amounts": pl.Int64})
+    by_reach = reach is not None and (method == "reached" or "strict_idx" in reach.columns)
+    hist = None if by_reach else _history(stage_history, frame)
+    reached = _furthest_reached(frame, hist, idx, method, reach)
     return (
-        won_in(scope, None, None)
-        .group_by("team")
-        .agg(pl.col("amount").mean().alias("avg_won_deal"))
+        reached.group_by("team", pl.col("_period").alias("period"), "status", pl.col("max_idx").cast(pl.Int64))
+        .agg(pl.len().cast(pl.Int64).alias("deals"),
+             pl.col("amount").sum().cast(pl.Float64).alias("amount"),
+             pl.col("amount").count().cast(pl.Int64).alias("amounts"))
+        .sort("team", "period", "status", "max_idx", nulls_last=True)
     )
 
 
-def _overall_avg_won(scope: pl.DataFrame) -> float | None:
-    value = won_in(scope, None, None)["amount"].mean()
-    return None if value is None else float(value)
+def _avg_won(counts: pl.DataFrame) -> pl.DataFrame:
+    """team, avg_won_deal: the mean known amount of the won deals of `bottleneck_counts` rows."""
+    return counts.filter(pl.col("status") == WON).group_by("team").agg(
+        ratio(pl.col("amount").sum(), pl.col("amounts").sum()).alias("avg_won_deal"))
+
+
+def _overall_avg_won(counts: pl.DataFrame) -> float | None:
+    won = counts.filter(pl.col("status") == WON)
+    n = int(won["amounts"].sum())
+    return float(won["amount"].sum()) / n if n else None
 
 
 def _empty_bottleneck() -> pl.DataFrame:
@@ -725,6 +762,7 @@ def _empty_bottleneck() -> pl.DataFrame:
     )
 
 
-__all__ = ["funnel", "funnel_set", "time_in_stage", "stalled", "bottleneck", "furthest_stage", "history_reach",
+__all__ = ["funnel", "funnel_set", "time_in_stage", "stalled", "bottleneck", "bottleneck_counts", "bottleneck_periods",
+           "furthest_stage", "history_reach",
            "stage_reach", "completed_stays",
            "current_stage_entries", "quantile_of_counts"]

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from metrics import forecast, funnel, kpis
-from metrics._common import close_day, earlier_period, open_stages
+from metrics._common import close_day, open_stages
 from ui.filters import Filters
 from ui.views import Frames, empty, scope_of
 
@@ -136,7 +136,7 @@ def _closed_summaries(counts: pl.DataFrame, n: int) -> list[dict[str, Any]]:
 
 def _bottleneck(frames: Any, hist: _History, f: Filters) -> dict[str, Any] | None:
     found = funnel.bottleneck(frames.deals, None, frames.stages, frames.reps, as_of=f.as_of,
-                              period_from=f.period_from, period_to=f.period_to, reach=hist.reach,
+                              period_from=f.period_from, period_to=f.period_to, counts=hist.bottleneck,
                               earlier_periods=BOTTLENECK_PERIODS)
     found = found.filter(pl.col("is_bottleneck"))
     if found.height == 0:
@@ -179,9 +179,9 @@ def _stalled(frames: Any, hist: _History, f: Filters) -> dict[str, Any] | None:
 @dataclass(frozen=True)
 class _History:
     """What the attention cards need of the stage history, aggregated in DuckDB (see metrics.funnel:
-    history_reach, completed_stays, current_stage_entries)."""
+    bottleneck_counts, completed_stays, current_stage_entries)."""
 
-    reach: pl.DataFrame
+    bottleneck: pl.DataFrame   # bottleneck_counts
     stays: pl.DataFrame
     entries: pl.DataFrame
 
@@ -196,13 +196,11 @@ def _frames(store: Any, f: Filters) -> tuple[Frames, _History]:
     frames = Frames(deals=store.deal_facts_in_scope(scope, cur), reps=store.reps_in_scope(scope, cur),
                     targets=store.targets_in_scope(scope, cur), stages=stages, **none)
     idx = open_stages(stages).select("stage", "stage_index")
-    # the bottleneck compares deals closed in this period and the earlier ones; won deals reached
-    # every stage whatever their history shows, so only lost deals need their reach
-    earliest = earlier_period(f.period_from, f.period_to, BOTTLENECK_PERIODS)
-    reach = store.history_reach_in_scope(scope, idx, cur, status="lost",
-                                         closed_from=earliest[0] if earliest else f.period_from,
-                                         closed_to=f.period_to)
-    hist = _History(reach=reach,
+    # the bottleneck compares deals closed in this period and the earlier ones, counted per team,
+    # period, status and furthest stage in DuckDB
+    counts = store.bottleneck_counts_in_scope(
+        scope, idx, funnel.bottleneck_periods(f.period_from, f.period_to, BOTTLENECK_PERIODS), cur)
+    hist = _History(bottleneck=counts,
                     stays=store.completed_stays_in_scope(scope, idx, cur),
                     entries=store.current_stage_entries_in_scope(scope, f.as_of, cur))
     return frames, hist
