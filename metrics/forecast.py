@@ -180,6 +180,7 @@ def plan_vs_actual(
     measure: Measure = "revenue",
     win_rate: float | None = None,
     currency: str | None = None,
+    sums: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Plan versus actual sets each target against what was actually achieved, per rep, team or
     company and per month or quarter, with attainment, the gap, pacing and pipeline coverage.
@@ -196,17 +197,24 @@ def plan_vs_actual(
     (attainment / expected_attainment), pipeline, remaining (target − actual, not below 0),
     pipeline_coverage (pipeline / remaining), pipeline_needed (remaining / win rate).
     Sorted by scope_id, then period_start.
+
+    Instead of `deals`, `sums` (`plan_sums` of the deals, in `currency` when one is given, over
+    `plan_span` and at `as_of`) may be given (same result; not with scope "product").
     """
     span = _span(targets, measure, period_from, period_to)
     if span is None:
         return _empty_plan()
     lo, hi = span
     buckets = _buckets(lo, hi, grain)
-    prepared = prepare_deals(deals, currency)
     tgt = _resolved_targets(targets, reps, scope, buckets, measure)
-    actual = _actuals(prepared, activities, reps, scope, measure, lo, hi, grain)
-    pipeline = _pipeline(prepared, reps, scope, measure, as_of, lo, hi, grain)
-    rate = win_rate if win_rate is not None else historical_win_rate(prepared, as_of=as_of)
+    if sums is None:
+        prepared = prepare_deals(deals, currency)
+        actual = _actuals(prepared, activities, reps, scope, measure, lo, hi, grain)
+        pipeline = _pipeline(prepared, reps, scope, measure, as_of, lo, hi, grain)
+        rate = win_rate if win_rate is not None else historical_win_rate(prepared, as_of=as_of)
+    else:
+        actual, pipeline, rate = _of_sums(sums, activities, reps, scope, measure, lo, hi, grain)
+        rate = win_rate if win_rate is not None else rate
     rows = (
         pl.concat([tgt.select("_key", "_cal"), actual.select("_key", "_cal")], how="vertical")
         .unique()
@@ -273,6 +281,66 @@ def _pipeline(
     return live.group_by("_key", _bucket_key(pl.col("close_date"), grain, lo).alias("_cal")).agg(
         value.cast(pl.Float64).alias("pipeline")
     )
+
+
+def plan_span(targets: pl.DataFrame, period_from: date | None = None, period_to: date | None = None,
+              measure: Measure = "revenue") -> tuple[date, date] | None:
+    """The plan span is the period `plan_vs_actual` compares over: the given bounds, a missing one
+    taken from the targets of the measure (earliest start, latest end); None when it is empty."""
+    return _span(targets, measure, period_from, period_to)
+
+
+PLAN_SUM_KINDS = ("won", "pipeline", "closed_won", "closed_lost")
+
+
+def plan_sums(deals: pl.DataFrame, *, as_of: date, period_from: date, period_to: date,
+              currency: str | None = None) -> pl.DataFrame:
+    """The plan sums are the deals `plan_vs_actual` reads, summed per owner and month: "won" rows,
+    the deals won in the span (close day from `period_from` to `period_to`) by the month of their
+    close day; "pipeline" rows, the open pipeline at `as_of` (`_common.open_at`) expected to close
+    in the span, by the month of `close_date`; and "closed_won" / "closed_lost" rows (no owner, no
+    month), the deals closed up to `as_of` that the historical win rate counts.
+
+    Columns: kind, owner_rep_id, month (first day), deals (Int64), amount (Float64, sum of the
+    known amounts, 0 without any). Sorted by kind, owner_rep_id, month.
+    """
+    prepared = prepare_deals(deals, currency)
+    month = pl.col("_day").dt.truncate("1mo").alias("month")
+    won = won_in(prepared, period_from, period_to).select("owner_rep_id", pl.col("_close_day").alias("_day"), "amount")
+    live = open_at(prepared, as_of).filter(within(pl.col("close_date"), period_from, period_to)).select(
+        "owner_rep_id", pl.col("close_date").alias("_day"), "amount")
+    sums = [
+        frame.group_by("owner_rep_id", month).agg(pl.len().cast(pl.Int64).alias("deals"),
+                                                  pl.col("amount").sum().cast(pl.Float64))
+        .select(pl.lit(kind).alias("kind"), "owner_rep_id", "month", "deals", "amount")
+        for kind, frame in (("won", won), ("pipeline", live))
+    ]
+    closed = closed_in(prepared, None, as_of).group_by("status").agg(pl.len().cast(pl.Int64).alias("deals")).select(
+        ("closed_" + pl.col("status")).alias("kind"), pl.lit(None, pl.String).alias("owner_rep_id"),
+        pl.lit(None, pl.Date).alias("month"), "deals", pl.lit(0.0).alias("amount"))
+    return pl.concat([*sums, closed]).sort("kind", "owner_rep_id", "month", nulls_last=True)
+
+
+def _of_sums(sums: pl.DataFrame, activities: pl.DataFrame, reps: pl.DataFrame, scope: Scope, measure: str,
+             lo: date, hi: date, grain: Grain | None) -> tuple[pl.DataFrame, pl.DataFrame, float | None]:
+    """`_actuals`, `_pipeline` and the historical win rate from `plan_sums` rows."""
+    if scope == "product":
+        raise ValueError("plan sums are per owner; the product scope needs the deals")
+    if measure not in ("revenue", "deals", "activities"):
+        raise ValueError(f"unknown measure {measure!r}")
+    keyed = _keyed_deals(sums, reps, scope)
+    value = pl.col("amount").sum() if measure == "revenue" else pl.col("deals").sum()
+    if measure == "activities":
+        actual = _actuals(sums.clear(), activities, reps, scope, measure, lo, hi, grain)
+        value = pl.lit(None, dtype=pl.Float64).first()
+    else:
+        actual = keyed.filter(pl.col("kind") == "won").group_by(
+            "_key", _bucket_key(pl.col("month"), grain, lo).alias("_cal")).agg(value.cast(pl.Float64).alias("actual"))
+    pipeline = keyed.filter(pl.col("kind") == "pipeline").group_by(
+        "_key", _bucket_key(pl.col("month"), grain, lo).alias("_cal")).agg(value.cast(pl.Float64).alias("pipeline"))
+    won = int(sums.filter(pl.col("kind") == "closed_won")["deals"].sum())
+    closed = won + int(sums.filter(pl.col("kind") == "closed_lost")["deals"].sum())
+    return actual, pipeline, (won / closed if closed else None)
 
 
 def _empty_plan() -> pl.DataFrame:

@@ -544,18 +544,7 @@ def stalled(
             raise ValueError("stalled needs the stage history, or its completed stays and current entries")
         stays = completed_stays(all_deals, stage_history, stages) if stays is None else stays
         entries = current_stage_entries(all_deals, stage_history, as_of=as_of) if entries is None else entries
-    learned = quantile_of_counts(stays, quantile).select(
-        pl.col("stage_index").cast(idx.schema["stage_index"]), pl.col("quantile").alias("_learned"))
-    chosen = dict(thresholds or {})
-    override = pl.DataFrame(
-        {"stage": list(chosen), "_override": [float(v) for v in chosen.values()]},
-        schema={"stage": pl.String(), "_override": pl.Float64()},
-    )
-    limits = (
-        idx.join(learned, on="stage_index", how="left")
-        .join(override, on="stage", how="left")
-        .select("stage", pl.coalesce("_override", "_learned").alias("threshold_days"))
-    )
+    limits = _stall_limits(idx, stays, quantile, thresholds)
     live = open_at(all_deals, as_of).join(limits, on="stage", how="inner")
     entered = entries.select("deal_id", pl.col("entered_on").cast(pl.Date).alias("_entered"))
     out = live.join(entered, on="deal_id", how="left").with_columns(
@@ -575,6 +564,64 @@ def stalled(
         out.filter(pl.col("over_by_days") > 0)
         .select(cols)
         .sort("over_by_days", "deal_id", descending=[True, False])
+    )
+
+
+def _stall_limits(idx: pl.DataFrame, stays: pl.DataFrame, quantile: float,
+                  thresholds: Mapping[str, float] | None) -> pl.DataFrame:
+    """stage, threshold_days: each open stage's stalled threshold (`stalled`)."""
+    learned = quantile_of_counts(stays, quantile).select(
+        pl.col("stage_index").cast(idx.schema["stage_index"]), pl.col("quantile").alias("_learned"))
+    chosen = dict(thresholds or {})
+    override = pl.DataFrame(
+        {"stage": list(chosen), "_override": [float(v) for v in chosen.values()]},
+        schema={"stage": pl.String(), "_override": pl.Float64()},
+    )
+    return (
+        idx.join(learned, on="stage_index", how="left")
+        .join(override, on="stage", how="left")
+        .select("stage", pl.coalesce("_override", "_learned").alias("threshold_days"))
+    )
+
+
+def stage_days(deals: pl.DataFrame, entries: pl.DataFrame, *, as_of: date, currency: str | None = None) -> pl.DataFrame:
+    """The stage days count the open deals at `as_of` by their current stage and how many whole days
+    they have been in it, as `stalled` measures it: from their current stage entry (`entries`,
+    `current_stage_entries` at `as_of`), else from their creation date (null days when neither is
+    known); with the sum of their known amounts. Whether a deal is stalled follows from its stage
+    and days alone, so a store may hand this over instead of the deals (`stalled_by_stage`).
+
+    Columns: stage, days_in_stage (Int64), deals (Int64), amount (Float64, 0 without a known
+    amount). Sorted by stage, days_in_stage.
+    """
+    live = open_at(prepare_deals(deals, currency), as_of)
+    entered = entries.select("deal_id", pl.col("entered_on").cast(pl.Date).alias("_entered"))
+    return (
+        live.join(entered, on="deal_id", how="left")
+        .group_by("stage", days_between(pl.coalesce("_entered", "created_on"), pl.lit(as_of))
+                  .cast(pl.Int64).alias("days_in_stage"))
+        .agg(pl.len().cast(pl.Int64).alias("deals"), pl.col("amount").sum().cast(pl.Float64))
+        .sort("stage", "days_in_stage", nulls_last=True)
+    )
+
+
+def stalled_by_stage(days: pl.DataFrame, stays: pl.DataFrame, stages: pl.DataFrame, *, quantile: float = 0.75,
+                     thresholds: Mapping[str, float] | None = None) -> pl.DataFrame:
+    """The stalled deals by stage are the deals `stalled` lists, counted per stage with the sum of
+    their known amounts, from their `stage_days` and the `completed_stays` of the same deals
+    (a deal is stalled when its days in stage exceed the stage's threshold; same `quantile` and
+    `thresholds` as `stalled`).
+
+    Columns: stage, deals (Int64), amount (Float64). Stages without a stalled deal are absent.
+    Sorted by amount descending, then stage.
+    """
+    limits = _stall_limits(open_stages(stages), stays, quantile, thresholds)
+    return (
+        days.join(limits, on="stage", how="inner")
+        .filter((pl.col("days_in_stage") - pl.col("threshold_days")) > 0)
+        .group_by("stage")
+        .agg(pl.col("deals").sum().cast(pl.Int64), pl.col("amount").sum().cast(pl.Float64))
+        .sort("amount", "stage", descending=[True, False])
     )
 
 
@@ -763,6 +810,6 @@ def _empty_bottleneck() -> pl.DataFrame:
 
 
 __all__ = ["funnel", "funnel_set", "time_in_stage", "stalled", "bottleneck", "bottleneck_counts", "bottleneck_periods",
-           "furthest_stage", "history_reach",
+           "furthest_stage", "history_reach", "stage_days", "stalled_by_stage",
            "stage_reach", "completed_stays",
            "current_stage_entries", "quantile_of_counts"]

@@ -1,9 +1,12 @@
-"""The Overview's attention cards from DuckDB aggregates equal the polars definitions: the bottleneck
-from `Store.bottleneck_counts_in_scope` (deals counted per team, period, status and furthest stage)
-against `metrics.funnel.bottleneck` over the deals and their stage-history rows, on the demo over
-scopes, periods (all time, half-open, month-aligned, day-length, empty, one day) and as_of dates,
-and on generated stores (hypothesis: null amounts, null and out-of-scope teams, deals without
-history, closed deals whose current stage is an open one, ties in entry time, empty scope)."""
+"""The Overview's plans and attention cards from DuckDB aggregates equal the polars definitions: the
+bottleneck from `Store.bottleneck_counts_in_scope` (deals counted per team, period, status and
+furthest stage) against `metrics.funnel.bottleneck` over the deals and their stage-history rows;
+attainment, coverage and the plan gap from `Store.plan_sums_in_scope` against
+`metrics.forecast.plan_vs_actual` over the deals; the stalled card from `Store.stage_days_in_scope`
+against `metrics.funnel.stalled`. On the demo over scopes, periods (all time, half-open,
+month-aligned, day-length, empty, one day) and as_of dates, and on generated stores (hypothesis:
+null amounts, stages, owners and days, null and out-of-scope teams, deals without history, closed
+deals whose current stage is an open one, entries after as_of, ties in entry time, empty scope)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -15,10 +18,10 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from data.store import Store
-from metrics import funnel
-from metrics._common import open_stages
+from metrics import forecast, funnel
+from metrics._common import close_day, open_stages
 from ui.filters import Filters
-from ui.views import overview, scope_of
+from ui.views import empty, overview, scope_of
 from tests import store_builder
 from tests.store_builder import DEMO_AS_OF, demo_scopes
 
@@ -151,5 +154,141 @@ def test_bottleneck_counts_on_generated_stores(tmp_path_factory, deals, periods)
         lo, hi = periods
         for scope in ({}, {"teams": ["North"]}, {"reps": ["R1", "R3"]}, {"teams": ["nobody"]}):
             _counts_match(store, scope, lo, hi, date(2024, 6, 1), exact=False)
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------------------------ plans and stalled deals
+def _plans_match(store: Store, scope: dict, lo: date | None, hi: date | None, as_of: date, exact: bool) -> None:
+    deals, reps, targets = store.deal_facts_in_scope(scope), store.reps_in_scope(scope), store.targets_in_scope(scope)
+    span = forecast.plan_span(targets, lo, hi)
+    if span is None:
+        assert forecast.plan_vs_actual(deals, targets, reps, empty("activities"), as_of=as_of, period_from=lo,
+                                       period_to=hi).height == 0
+        return
+    got = store.plan_sums_in_scope(scope, span[0], span[1], as_of)
+    assert_frame_equal(got, forecast.plan_sums(deals, as_of=as_of, period_from=span[0], period_to=span[1]),
+                       check_exact=exact, rel_tol=1e-12)
+    for level in ("company", "team", "rep"):
+        for grain in (None, "month", "quarter"):
+            for measure in ("revenue", "deals"):
+                args = {"as_of": as_of, "period_from": lo, "period_to": hi, "scope": level, "grain": grain,
+                        "measure": measure}
+                want = forecast.plan_vs_actual(deals, targets, reps, empty("activities"), **args)
+                assert_frame_equal(forecast.plan_vs_actual(empty("deals"), targets, reps, empty("activities"),
+                                                           sums=got, **args), want, check_exact=exact, rel_tol=1e-12)
+
+
+def _stalled_match(store: Store, scope: dict, as_of: date, exact: bool) -> None:
+    stages = store.stages_frame()
+    idx = open_stages(stages).select("stage", "stage_index")
+    deals, hist = store.deal_facts_in_scope(scope), store.stage_entries_in_scope(scope)
+    days = store.stage_days_in_scope(scope, as_of)
+    want = funnel.stage_days(deals, funnel.current_stage_entries(deals, hist, as_of=as_of), as_of=as_of)
+    assert_frame_equal(days, want, check_exact=exact, rel_tol=1e-12)
+    stays = store.completed_stays_in_scope(scope, idx)
+    found = funnel.stalled(deals, hist, stages, as_of=as_of)
+    want = (found.group_by("stage").agg(pl.len().cast(pl.Int64).alias("deals"),
+                                        pl.col("amount").sum().fill_null(0.0).cast(pl.Float64))
+            .sort("amount", "stage", descending=[True, False]))
+    assert_frame_equal(funnel.stalled_by_stage(days, stays, stages), want, check_exact=exact, rel_tol=1e-12)
+    for q, fixed in ((0.5, None), (0.9, {"Prospecting": 3.0, "Lead": 0.0})):
+        found = funnel.stalled(deals, hist, stages, as_of=as_of, quantile=q, thresholds=fixed)
+        got = funnel.stalled_by_stage(days, stays, stages, quantile=q, thresholds=fixed)
+        assert got["deals"].sum() == found.height and got["stage"].sort().to_list() == found["stage"].unique().sort().to_list()
+
+
+def test_plan_sums_of_the_store_equal_the_definition_on_the_demo(demo):
+    for scope in demo_scopes(demo) + [{"teams": ["no such team"]}]:
+        for lo, hi in PERIODS[:8]:
+            _plans_match(demo, scope, lo, hi, DEMO_AS_OF, exact=False)
+    for lo, hi in PERIODS[1:4]:
+        _plans_match(demo, {}, lo, hi, date(2026, 5, 17), exact=False)
+
+
+def test_stalled_by_stage_from_the_store_equals_stalled_on_the_demo(demo):
+    for scope in demo_scopes(demo) + [{"teams": ["no such team"]}]:
+        for as_of in (DEMO_AS_OF, date(2026, 5, 17), date(2025, 1, 1)):
+            _stalled_match(demo, scope, as_of, exact=False)
+
+
+def _attention_reference(store: Store, f: Filters) -> dict:
+    """Attainment, pipeline coverage, plan gap and stalled card as the view computed them from the
+    deals and stage-history rows (before the sums)."""
+    s = scope_of(f)
+    deals, reps, targets = store.deal_facts_in_scope(s), store.reps_in_scope(s), store.targets_in_scope(s)
+    hist, stages = store.stage_entries_in_scope(s), store.stages_frame()
+    plan = forecast.plan_vs_actual(deals, targets, reps, empty("activities"), as_of=f.as_of, period_from=f.period_from,
+                                   period_to=f.period_to, scope="company", grain=None).filter(pl.col("target").is_not_null())
+    target = float(plan["target"].sum()) if plan.height else None
+    out = {"attainment": float(plan["actual"].sum()) / target if target else None,
+           "pipeline_coverage": plan["pipeline_coverage"][0] if plan.height == 1 else None}
+    level = overview.plan_level(reps)
+    gap = forecast.plan_vs_actual(deals, targets, reps, empty("activities"), as_of=f.as_of, period_from=f.period_from,
+                                  period_to=f.period_to, scope=level, grain=None)
+    gap = gap.filter(pl.col("target").is_not_null() & (pl.col("gap") > 0)).sort("gap", descending=True)
+    out["plan_gap"] = None if gap.height == 0 else (gap["scope_id"][0], gap["gap"][0])
+    found = funnel.stalled(deals, hist, stages, as_of=f.as_of)
+    out["stalled"] = None if found.height == 0 else (found.height, float(found["amount"].fill_null(0).sum()))
+    return out
+
+
+def test_overview_plan_and_stalled_cards_equal_the_definitions(demo):
+    approx = lambda x: None if x is None else pytest.approx(x, rel=1e-12)   # noqa: E731
+    for scope in demo_scopes(demo)[:5] + [{"products": ()}]:
+        for as_of in (DEMO_AS_OF, date(2026, 5, 17)):
+            for preset, lo, hi in (("this_quarter", date(2026, 10, 1), date(2026, 12, 31)), ("all_time", None, None),
+                                   ("custom", date(2026, 10, 15), date(2026, 11, 10))):
+                f = Filters(preset, lo, hi, as_of=as_of, **{k: tuple(v) for k, v in scope.items()})
+                view, want = overview.compute(demo, f), _attention_reference(demo, f)
+                assert view.kpis["attainment"] == approx(want["attainment"])
+                assert view.kpis["pipeline_coverage"] == approx(want["pipeline_coverage"])
+                got_gap = None if view.plan_gap is None else (view.plan_gap["id"], view.plan_gap["gap"])
+                assert (got_gap is None) == (want["plan_gap"] is None)
+                if got_gap:
+                    assert got_gap[0] == want["plan_gap"][0] and got_gap[1] == approx(want["plan_gap"][1])
+                got_st = None if view.stalled is None else (view.stalled["deals"], view.stalled["amount"])
+                assert (got_st is None) == (want["stalled"] is None)
+                if got_st:
+                    assert got_st[0] == want["stalled"][0] and got_st[1] == approx(want["stalled"][1])
+
+
+open_deal = st.fixed_dictionaries({
+    "status": st.sampled_from(["open", "open", "won", "lost"]),
+    "stage": st.sampled_from(STAGES + [None]),
+    "amount": st.one_of(st.none(), st.sampled_from([0.01, 1.1, 250.0, 99.99])),
+    "owner": st.sampled_from(["R1", "R2", "R3", "R9", None]),
+    "created_on": st.one_of(st.none(), st.sampled_from(DAYS)),
+    "closed_on": st.one_of(st.none(), st.sampled_from(DAYS)),
+    "close_date": st.one_of(st.none(), st.sampled_from(DAYS)),
+    "history": st.lists(st.tuples(st.sampled_from(STAGES), st.sampled_from(DAYS)), max_size=4),
+})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(deals=st.lists(open_deal, max_size=14), as_of=st.sampled_from([DAYS[2], DAYS[4], DAYS[6]]),
+       span=st.sampled_from([(DAYS[0], DAYS[6]), (date(2024, 2, 1), date(2024, 4, 30)), (DAYS[3], DAYS[3])]))
+def test_plan_sums_and_stage_days_on_generated_stores(tmp_path_factory, deals, as_of, span):
+    """Null amounts, stages, owners and days; entries after as_of; months cut by the span; empty scope."""
+    stages = store_builder.stages_frame(STAGES, "Won", "Lost")
+    rows = [{"deal_id": f"D{i}", "name": f"D{i}", "status": d["status"], "stage": d["stage"], "amount": d["amount"],
+             "owner_rep_id": d["owner"], "closed_on": d["closed_on"], "close_date": d["close_date"],
+             "created_on": d["created_on"], "currency": "EUR", "account_id": "A1"} for i, d in enumerate(deals)]
+    history = sorted({(f"D{i}", s, str(day)) for i, d in enumerate(deals) for s, day in d["history"]})
+    reps = [{"rep_id": "R1", "name": "One", "team": "North"}, {"rep_id": "R2", "name": "Two", "team": "South"},
+            {"rep_id": "R3", "name": "Three", "team": None}]
+    path = tmp_path_factory.mktemp("gen") / "gen.duckdb"
+    store_builder.build(path, stages=stages, reps=reps, accounts=[{"account_id": "A1", "name": "A"}],
+                        deal_snapshots=[(date(2024, 6, 1), rows)] if rows else [], history=history)
+    store = Store(path)
+    try:
+        for scope in ({}, {"teams": ["North"]}, {"reps": ["R1", "R3"]}, {"teams": ["nobody"]}):
+            d = store.deal_facts_in_scope(scope)
+            assert_frame_equal(store.plan_sums_in_scope(scope, span[0], span[1], as_of),
+                               forecast.plan_sums(d, as_of=as_of, period_from=span[0], period_to=span[1]),
+                               check_exact=False, rel_tol=1e-12)
+            _stalled_match(store, scope, as_of, exact=False)
+            assert store.first_close_day_in_scope(scope) == d.select(close_day().min()).item()
+            assert store.deal_currencies_in_scope(scope)[0] == d.height
     finally:
         store.close()

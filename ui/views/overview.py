@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from metrics import forecast, funnel, kpis
-from metrics._common import close_day, open_stages
+from metrics._common import open_stages
 from ui.filters import Filters
 from ui.views import Frames, empty, scope_of
 
@@ -82,15 +82,37 @@ def _month_end(d: date) -> date:
     return _add_months(d, 1) - timedelta(days=1)
 
 
-def _headline(deals: pl.DataFrame, frames: Any, row: dict[str, Any], start: date | None, end: date | None,
+class _Plans:
+    """`forecast.plan_vs_actual` from the deals summed in DuckDB (`Store.plan_sums_in_scope`, a few
+    rows per owner and month: `forecast.plan_sums`), each span and day read once."""
+
+    def __init__(self, store: Any, scope: dict[str, Any], cur: Any, frames: Frames) -> None:
+        self.store, self.scope, self.cur, self.frames = store, scope, cur, frames
+        self.sums: dict[tuple[date, date, date], pl.DataFrame] = {}
+
+    def __call__(self, period_from: date | None, period_to: date | None, as_of: date, scope: str,
+                 grain: str | None) -> pl.DataFrame:
+        fr = self.frames
+        span = forecast.plan_span(fr.targets, period_from, period_to)
+        sums = None
+        if span is not None:
+            key = (span[0], span[1], as_of)
+            if key not in self.sums:
+                self.sums[key] = self.store.plan_sums_in_scope(self.scope, span[0], span[1], as_of, self.cur)
+            sums = self.sums[key]
+        return forecast.plan_vs_actual(fr.deals, fr.targets, fr.reps, fr.activities, as_of=as_of,
+                                       period_from=period_from, period_to=period_to, scope=scope, grain=grain,
+                                       sums=sums)
+
+
+def _headline(plans: _Plans, row: dict[str, Any], start: date | None, end: date | None,
               as_of: date, target_period: tuple[date | None, date | None] | None = None) -> dict[str, float | None]:
     """Won revenue, win rate, average deal and cycle over [start, end] (`row`: that period's
     `kpis.closed_summary`), attainment and pipeline coverage. With `target_period` (a period cut
     short to date), attainment is the revenue won in [start, end] over the whole target of
     `target_period`."""
     t_from, t_to = target_period or (start, end)
-    plan = forecast.plan_vs_actual(deals, frames.targets, frames.reps, frames.activities, as_of=as_of,
-                                   period_from=t_from, period_to=t_to, scope="company", grain=None)
+    plan = plans(t_from, t_to, as_of, "company", None)
     plan = plan.filter(pl.col("target").is_not_null())
     target = float(plan["target"].sum()) if plan.height else None
     achieved = (row["won_revenue"] or 0.0) if target_period else float(plan["actual"].sum())
@@ -102,19 +124,20 @@ def _headline(deals: pl.DataFrame, frames: Any, row: dict[str, Any], start: date
     }
 
 
-def _trend(deals: pl.DataFrame, frames: Any, f: Filters, won_by_month: Any) -> pl.DataFrame:
+def _trend(frames: Any, f: Filters, won_by_month: Any, closes: date | None) -> pl.DataFrame:
     """The trend's months; `won_by_month(first, last)` gives the won deals and revenue per month
-    closed in [first, last] (`kpis.won_revenue(by="month")`, read from the store)."""
+    closed in [first, last] (`kpis.won_revenue(by="month")`, read from the store); `closes`, the
+    first close day of the deals in scope. The monthly targets are the plan's (`plan_vs_actual`),
+    which do not depend on the deals, so none are handed to it."""
     schema = {"month": pl.Date, "won_revenue": pl.Float64, "won_deals": pl.Int64, "target": pl.Float64,
               "partial": pl.Boolean}
-    closes = deals.select(close_day().min()).item() if deals.height else None
     window = trend_window(f, closes)
     if window is None:
         return pl.DataFrame(schema=schema)
     first, last = window
     months = pl.date_range(first, last, interval="1mo", eager=True).alias("month").to_frame()
     won = won_by_month(first, _month_end(last))
-    plan = forecast.plan_vs_actual(deals, frames.targets, frames.reps, frames.activities, as_of=f.as_of,
+    plan = forecast.plan_vs_actual(empty("deals"), frames.targets, frames.reps, frames.activities, as_of=f.as_of,
                                    period_from=first, period_to=_month_end(last), scope="company", grain="month")
     target = plan.select(pl.col("period_start").alias("month"), "target")
     return (
@@ -152,10 +175,9 @@ def plan_level(reps: pl.DataFrame) -> str:
     return "team" if reps["team"].drop_nulls().n_unique() > 1 else "rep"
 
 
-def _plan_gap(frames: Any, f: Filters) -> dict[str, Any] | None:
+def _plan_gap(frames: Any, plans: _Plans, f: Filters) -> dict[str, Any] | None:
     level = plan_level(frames.reps)
-    plan = forecast.plan_vs_actual(frames.deals, frames.targets, frames.reps, frames.activities, as_of=f.as_of,
-                                   period_from=f.period_from, period_to=f.period_to, scope=level, grain=None)
+    plan = plans(f.period_from, f.period_to, f.as_of, level, None)
     plan = plan.filter(pl.col("target").is_not_null() & (pl.col("gap") > 0)).sort("gap", descending=True)
     if plan.height == 0:
         return None
@@ -166,35 +188,33 @@ def _plan_gap(frames: Any, f: Filters) -> dict[str, Any] | None:
             "gap": row["gap"], "attainment": row["attainment"]}
 
 
-def _stalled(frames: Any, hist: _History, f: Filters) -> dict[str, Any] | None:
-    found = funnel.stalled(frames.deals, None, frames.stages, as_of=f.as_of, stays=hist.stays, entries=hist.entries)
-    if found.height == 0:
+def _stalled(frames: Any, hist: _History) -> dict[str, Any] | None:
+    by_stage = funnel.stalled_by_stage(hist.days, hist.stays, frames.stages)
+    if by_stage.height == 0:
         return None
-    by_stage = (found.group_by("stage").agg(pl.col("amount").sum().fill_null(0.0).alias("amount"))
-                .sort("amount", "stage", descending=[True, False]))
-    return {"deals": found.height, "amount": float(found["amount"].fill_null(0).sum()),
+    return {"deals": int(by_stage["deals"].sum()), "amount": float(by_stage["amount"].sum()),
             "stage": by_stage["stage"][0], "stage_amount": float(by_stage["amount"][0])}
 
 
 @dataclass(frozen=True)
 class _History:
-    """What the attention cards need of the stage history, aggregated in DuckDB (see metrics.funnel:
-    bottleneck_counts, completed_stays, current_stage_entries)."""
+    """What the attention cards need of the deals and their stage history, aggregated in DuckDB (see
+    metrics.funnel: bottleneck_counts, completed_stays, stage_days)."""
 
     bottleneck: pl.DataFrame   # bottleneck_counts
-    stays: pl.DataFrame
-    entries: pl.DataFrame
+    stays: pl.DataFrame        # completed_stays
+    days: pl.DataFrame         # stage_days
 
 
 def _frames(store: Any, f: Filters) -> tuple[Frames, _History]:
-    """What the overview reads, the cheap way: deals without names; no activities (revenue plans
-    and the headline numbers never count them); the stage history only as per-deal and per-stage
-    aggregates, never row by row."""
+    """What the overview reads, the cheap way: no deal rows (the plans, headline numbers and
+    attention cards read them summed in DuckDB); no activities (revenue plans and the headline
+    numbers never count them); the stage history only as per-stage aggregates, never row by row."""
     cur, scope = store.cursor(), scope_of(f)
-    none = {name: empty(name) for name in ("accounts", "activities", "leads", "stage_history")}
+    none = {name: empty(name) for name in ("deals", "accounts", "activities", "leads", "stage_history")}
     stages = store.stages_frame(cur)
-    frames = Frames(deals=store.deal_facts_in_scope(scope, cur), reps=store.reps_in_scope(scope, cur),
-                    targets=store.targets_in_scope(scope, cur), stages=stages, **none)
+    frames = Frames(reps=store.reps_in_scope(scope, cur), targets=store.targets_in_scope(scope, cur),
+                    stages=stages, **none)
     idx = open_stages(stages).select("stage", "stage_index")
     # the bottleneck compares deals closed in this period and the earlier ones, counted per team,
     # period, status and furthest stage in DuckDB
@@ -202,33 +222,35 @@ def _frames(store: Any, f: Filters) -> tuple[Frames, _History]:
         scope, idx, funnel.bottleneck_periods(f.period_from, f.period_to, BOTTLENECK_PERIODS), cur)
     hist = _History(bottleneck=counts,
                     stays=store.completed_stays_in_scope(scope, idx, cur),
-                    entries=store.current_stage_entries_in_scope(scope, f.as_of, cur))
+                    days=store.stage_days_in_scope(scope, f.as_of, cur))
     return frames, hist
 
 
 def compute(store: Any, f: Filters) -> OverviewView:
     """Headline numbers with the previous period, the monthly trend and what needs attention."""
-    frames, hist = _frames(store, f)
-    deals = frames.deals
-    if deals.height == 0:
+    cur, scope = store.cursor(), scope_of(f)
+    count, currencies = store.deal_currencies_in_scope(scope, cur)
+    if count == 0:
         return OverviewView(empty=True)
+    frames, hist = _frames(store, f)
+    plans = _Plans(store, scope, cur, frames)
     prev_from, prev_to, how = comparison_window(f)
     periods = [(f.period_from, f.period_to)] + ([(prev_from, prev_to)] if how != "none" else [])
-    cur, scope = store.cursor(), scope_of(f)
     summary = _closed_summaries(store.closed_deal_counts_in_scope(scope, periods, cur), len(periods))
-    now = _headline(deals, frames, summary[0], f.period_from, f.period_to, f.as_of)
+    now = _headline(plans, summary[0], f.period_from, f.period_to, f.as_of)
     previous: dict[str, float | None] = {}
     if how != "none":
         full = f.previous()
-        previous = _headline(deals, frames, summary[1], prev_from, prev_to, min(f.as_of, prev_to),
+        previous = _headline(plans, summary[1], prev_from, prev_to, min(f.as_of, prev_to),
                              (full.period_from, full.period_to) if how == "to_date" else None)
         previous["pipeline_coverage"] = None
     return OverviewView(
-        empty=False, currency=single_currency(deals),
+        empty=False, currency=currencies[0] if len(currencies) == 1 else None,
         kpis={k: now[k] for k in KPIS}, previous={k: previous[k] for k in KPIS} if previous else {},
         comparison=how, won_deals=int(now["won_deals"] or 0),
-        trend=_trend(deals, frames, f, lambda lo, hi: store.won_by_month_in_scope(scope, lo, hi, cur)),
-        bottleneck=_bottleneck(frames, hist, f), plan_gap=_plan_gap(frames, f), stalled=_stalled(frames, hist, f),
+        trend=_trend(frames, f, lambda lo, hi: store.won_by_month_in_scope(scope, lo, hi, cur),
+                     store.first_close_day_in_scope(scope, cur)),
+        bottleneck=_bottleneck(frames, hist, f), plan_gap=_plan_gap(frames, plans, f), stalled=_stalled(frames, hist),
     )
 
 
