@@ -873,34 +873,6 @@ class Store:
             params |= {f"p{k}": k, f"f{k}": lo, f"t{k}": hi}
         return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params)).cast(schema)
 
-    def plan_sums_in_scope(self, scope: dict[str, Any], period_from: date, period_to: date, as_of: date,
-                           cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
-        """kind, owner_rep_id, month, deals, amount: the deals in scope won in [period_from, period_to]
-        (close day = closed_on, else close_date) per owner and month of the close day ("won"), open
-        at `as_of` (created then or before, or no creation day) with a close_date in the span per
-        owner and month of it ("pipeline"), and closed up to `as_of` counted per status
-        ("closed_won", "closed_lost"; no owner, no month); amount sums the known amounts (0 without
-        any) — `metrics.forecast.plan_sums`."""
-        schema = {"kind": pl.String, "owner_rep_id": pl.String, "month": pl.Date, "deals": pl.Int64,
-                  "amount": pl.Float64}
-        sums = "CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(amount), 0) AS DOUBLE) AS amount"
-        sql = (
-            f"WITH d AS (SELECT d.owner_rep_id, d.status, d.amount, d.created_on, d.close_date, "
-            f"  coalesce(d.closed_on, d.close_date) AS close_day FROM ({self._deals_sql(scope)}) d) "
-            f"SELECT 'won' AS kind, owner_rep_id, CAST(date_trunc('month', close_day) AS DATE) AS month, {sums} "
-            f"FROM d WHERE status = 'won' AND close_day BETWEEN CAST($lo AS DATE) AND CAST($hi AS DATE) GROUP BY 1, 2, 3 "
-            f"UNION ALL "
-            f"SELECT 'pipeline', owner_rep_id, CAST(date_trunc('month', close_date) AS DATE), {sums} "
-            f"FROM d WHERE status = 'open' AND (created_on IS NULL OR created_on <= CAST($as_of AS DATE)) "
-            f"AND close_date BETWEEN CAST($lo AS DATE) AND CAST($hi AS DATE) GROUP BY 1, 2, 3 "
-            f"UNION ALL "
-            f"SELECT 'closed_' || status, NULL, NULL, CAST(count(*) AS BIGINT), 0.0 FROM d "
-            f"WHERE status IN ('won', 'lost') AND close_day <= CAST($as_of AS DATE) GROUP BY 1 "
-            f"ORDER BY 1, 2 NULLS LAST, 3 NULLS LAST"
-        )
-        params = self._scope_params(scope) | {"lo": period_from, "hi": period_to, "as_of": as_of}
-        return self._bound_frame(sql, params, cur).cast(schema)
-
     def completed_stays_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
                                  cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """stage_index, days, deals: the deals in scope counted by their completed days in each open
@@ -1005,39 +977,6 @@ class Store:
         )
         return self._bound_frame(sql, self._scope_params(scope) | {"as_of": as_of}, cur)
 
-    def stage_days_in_scope(self, scope: dict[str, Any], as_of: date,
-                            cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
-        """stage, days_in_stage, deals, amount: the deals in scope open at `as_of` counted by their
-        current stage and whole days in it up to `as_of` — from the latest day up to `as_of` their
-        history shows them entering it (as `current_stage_entries_in_scope`), else their creation
-        day (null without either) — with the sum of their known amounts (0 without any):
-        `metrics.funnel.stage_days`."""
-        sql = (
-            f"WITH o AS (SELECT d.deal_id, d.stage, d.amount, d.created_on FROM ({self._deals_sql(scope)}) d "
-            f"  WHERE d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE))), "
-            f"f AS (SELECT o.deal_id, o.stage, f.last_at FROM o JOIN stage_facts f ON f.deal_id = o.deal_id "
-            f"  AND f.stage = o.stage WHERE CAST(f.first_at AS DATE) <= CAST($as_of AS DATE)), "
-            f"e AS (SELECT deal_id, CAST(last_at AS DATE) AS entered_on FROM f "
-            f"  WHERE CAST(last_at AS DATE) <= CAST($as_of AS DATE) "
-            f"  UNION ALL "
-            f"  SELECT f.deal_id, CAST(max(h.entered_at) AS DATE) FROM f "
-            f"  JOIN stage_history h ON h.deal_id = f.deal_id AND h.stage = f.stage "
-            f"  WHERE CAST(f.last_at AS DATE) > CAST($as_of AS DATE) AND CAST(h.entered_at AS DATE) <= CAST($as_of AS DATE) "
-            f"  GROUP BY 1) "
-            f"SELECT o.stage, CAST(CAST($as_of AS DATE) - coalesce(e.entered_on, o.created_on) AS BIGINT) AS days_in_stage, "
-            f"CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(o.amount), 0) AS DOUBLE) AS amount "
-            f"FROM o LEFT JOIN e ON e.deal_id = o.deal_id GROUP BY 1, 2 ORDER BY 1 NULLS LAST, 2 NULLS LAST"
-        )
-        schema = {"stage": pl.String, "days_in_stage": pl.Int64, "deals": pl.Int64, "amount": pl.Float64}
-        return self._bound_frame(sql, self._scope_params(scope) | {"as_of": as_of}, cur).cast(schema)
-
-    def first_close_day_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> date | None:
-        """The earliest close day (closed_on, else close_date) of the deals in scope, None without any."""
-        sql = f"SELECT min(coalesce(d.closed_on, d.close_date)) FROM ({self._deals_sql(scope)}) d"
-        cur = cur or self.cursor()
-        cur.complete()
-        return cur.execute(sql, self._bound(sql, self._scope_params(scope))).fetchone()[0]
-
     # the close day of `metrics._common.close_day` and the filter of `metrics._common.within` over it,
     # with its bounds bound as $f{k} / $t{k} (both null: every deal, null close days included)
     @staticmethod
@@ -1108,41 +1047,99 @@ class Store:
             f"ORDER BY snapshot_date, deal_id, batch_id",
             scope, cur, ("teams", "regions", "reps", "products", "segments"))
 
-    def deal_snapshot_rows_in_scope(self, scope: dict[str, Any], before: date | None = None,
-                                    cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
-        """The rows of `snapshots_in_scope` (deals in scope only) before the latest upload per date and
-        deal is picked, optionally only of snapshots dated before `before`: every upload's row with
-        its batch_id, sorted by snapshot_date, deal_id, batch_id, so `metrics.changes.latest_rows`
-        picks the latest in one pass."""
-        sql = (f"SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id, batch_id "
-               f"FROM deal_snapshots s "
-               f"WHERE (CAST($before AS DATE) IS NULL OR s.snapshot_date < CAST($before AS DATE)) "
-               f"AND s.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) "
-               f"ORDER BY snapshot_date, deal_id, batch_id")
-        return self._bound_frame(sql, self._scope_params(scope) | {"before": before}, cur)
-
-    def history_reaches_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, days: list[date],
-                                 cur: duckdb.DuckDBPyConnection | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Both reaches of the stage history of the deals in scope, from one scan of it:
-        - deal_id, hist_idx: the furthest open stage each deal's history shows —
-          `metrics.funnel.history_reach` (as `history_reach_in_scope`);
-        - deal_id, snapshot_date, hist_idx: the same by each of `days` (rows entered on or before
-          it) — `metrics.changes.history_reach_by_day`.
-        Neither is sorted."""
-        days = sorted(set(days))
-        # r0, r1, ...: generated names; the days themselves are bound ($d0, $d1, ...)
-        cols = "".join(f", CAST(max(i.stage_index) FILTER (CAST(h.entered_at AS DATE) <= CAST($d{n} AS DATE)) "
-                       f"AS BIGINT) AS r{n}" for n in range(len(days)))
-        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx{cols} "
-               f"FROM stage_history h JOIN stage_idx i ON i.stage = h.stage "
-               f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) GROUP BY 1")
-        params = self._scope_params(scope) | {f"d{n}": d for n, d in enumerate(days)}
-        wide = self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
-        schema = {"deal_id": pl.String, "snapshot_date": pl.Date, "hist_idx": pl.Int64}
-        frames = [wide.select("deal_id", pl.lit(d, pl.Date).alias("snapshot_date"), pl.col(f"r{n}").alias("hist_idx"))
-                  .filter(pl.col("hist_idx").is_not_null()) for n, d in enumerate(days)]
-        by_day = pl.concat(frames, how="vertical").cast(schema) if frames else pl.DataFrame(schema=schema)
-        return wide.select("deal_id", "hist_idx"), by_day
+    def snapshot_forecast_inputs_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, *, before: date,
+                                          period_from: date, age_edges: list[int], trailing_days: int,
+                                          cur: duckdb.DuckDBPyConnection | None = None,
+                                          ) -> tuple[list[date], pl.DataFrame, pl.DataFrame]:
+        """What the forecasts made at each past snapshot read, from one pass over the snapshots of the
+        deals in scope dated before `before` (the latest upload per date and deal), for
+        `metrics.changes.forecast_accuracy` (`days=`, `at=`, `trained=`; the deals at a snapshot are
+        `metrics.changes.deals_at_snapshot`):
+        - the snapshot dates (oldest first);
+        - snapshot_date, deal_id, stage, status, amount, created_on, close_date, closed_on, hist_idx:
+          the deals at each snapshot the forecasts of the period from `period_from` to `before` read —
+          open ones (created by then or undated) expected to close in it, and won ones closed from
+          `period_from` (or `trailing_days` before the snapshot, if earlier) up to the snapshot — with
+          their stage history's reach by that day (`metrics.changes.history_reach_by_day`, from
+          `stage_facts`: a stage was entered by a day when its first entry was);
+        - snapshot_date, max_idx, bucket, deals, won: the closed deals at each snapshot counted as
+          `metrics.forecast.historical_training` counts them (furthest stage reached by that day,
+          age bucket at close by `age_edges`).
+        A date written by one upload holds one row per deal (an upload's deals are one per id), so the
+        latest upload per deal is only sought on dates written by several."""
+        cur = cur or self.cursor()
+        cur.complete()
+        # every snapshot date before the cut (the scope's are among them): the reach is taken at each
+        dates = [r[0] for r in cur.execute("SELECT DISTINCT snapshot_date FROM deal_snapshots "
+                                           "WHERE snapshot_date < CAST($before AS DATE) ORDER BY 1",
+                                           {"before": before}).fetchall()]
+        edges = sorted(set(age_edges) | {0})
+        age = "datediff('day', x.created_on, coalesce(x.closed_on, x.close_date))"
+        bucket = (f"CASE WHEN {age} IS NULL THEN -1 ELSE "
+                  + " + ".join(f"CAST({age} >= $e{k} AS INTEGER)" for k in range(len(edges))) + " - 1 END")
+        snap = ("SELECT s.snapshot_date AS day, s.deal_id, s.stage, s.status, s.amount, s.close_date, t.created_on, "
+                "t.closed_on AS t_closed, t.status IN ('won', 'lost') AND coalesce(t.closed_on, t.close_date) "
+                "<= s.snapshot_date AS closed_before FROM deal_snapshots s JOIN t ON t.deal_id = s.deal_id "
+                "WHERE s.snapshot_date < CAST($before AS DATE)")
+        # r0, r1, ...: generated names, one per date; the dates themselves are bound ($d0, $d1, ...)
+        reach_cols = "".join(f", max(i.stage_index) FILTER (CAST(f.first_at AS DATE) <= CAST($d{k} AS DATE)) AS r{k}"
+                             for k in range(len(dates)))
+        pick = ("CAST(CASE x.day " + " ".join(f"WHEN CAST($d{k} AS DATE) THEN w.r{k}" for k in range(len(dates)))
+                + " END AS BIGINT)") if dates else "CAST(NULL AS BIGINT)"
+        sql = (
+            f"WITH t AS MATERIALIZED (SELECT d.deal_id, d.stage, d.status, d.amount, d.close_date, d.closed_on, "
+            f"  d.created_on FROM ({self._deals_sql(scope)}) d), "
+            f"multi AS (SELECT snapshot_date FROM deal_snapshots WHERE snapshot_date < CAST($before AS DATE) "
+            f"  GROUP BY 1 HAVING min(batch_id) <> max(batch_id)), "
+            # the latest upload per date and deal (metrics.changes.latest_rows)
+            f"n AS MATERIALIZED ({snap} AND s.snapshot_date NOT IN (SELECT snapshot_date FROM multi) "
+            f"  UNION ALL {snap} AND s.snapshot_date IN (SELECT snapshot_date FROM multi) "
+            f"  QUALIFY row_number() OVER (PARTITION BY s.snapshot_date, s.deal_id ORDER BY s.batch_id DESC) = 1), "
+            f"days AS (SELECT day, count(*) FILTER (closed_before) AS shown_closed FROM n GROUP BY 1), "
+            # dates where some deal that had closed by then is not shown (counted first: usually none)
+            f"ends AS (SELECT coalesce(closed_on, close_date) AS e, count(*) AS k FROM t "
+            f"  WHERE status IN ('won', 'lost') AND coalesce(closed_on, close_date) IS NOT NULL GROUP BY 1), "
+            f"gaps AS (SELECT days.day FROM days JOIN ends ON ends.e <= days.day GROUP BY days.day, days.shown_closed "
+            f"  HAVING sum(ends.k) > days.shown_closed), "
+            # the deals at each snapshot (metrics.changes.deals_at_snapshot): those it shows, closed ones
+            # with a close day no later than the snapshot; those it does not show that had closed by then
+            f"x AS (SELECT day, deal_id, stage, status, amount, close_date, created_on, "
+            f"  CASE WHEN status IN ('won', 'lost') THEN coalesce(CASE WHEN t_closed <= day THEN t_closed END, "
+            f"    CASE WHEN close_date <= day THEN close_date END, day) END AS closed_on FROM n "
+            f"  UNION ALL SELECT gaps.day, t.deal_id, t.stage, t.status, t.amount, t.close_date, t.created_on, "
+            f"  t.closed_on FROM gaps JOIN t ON t.status IN ('won', 'lost') "
+            f"  AND coalesce(t.closed_on, t.close_date) <= gaps.day "
+            f"  ANTI JOIN n ON n.day = gaps.day AND n.deal_id = t.deal_id), "
+            # each deal's furthest open stage entered by each date
+            f"w AS (SELECT f.deal_id{reach_cols} FROM stage_facts f JOIN stage_idx i ON i.stage = f.stage "
+            f"  WHERE f.deal_id IN (SELECT deal_id FROM t) GROUP BY 1), "
+            f"r AS MATERIALIZED (SELECT x.*, {pick} AS hist_idx FROM x LEFT JOIN w ON w.deal_id = x.deal_id "
+            f"  WHERE x.status IN ('won', 'lost') OR (x.status = 'open' AND (x.created_on IS NULL OR x.created_on <= x.day) "
+            f"  AND x.close_date BETWEEN CAST($pf AS DATE) AND CAST($before AS DATE))) "
+            f"SELECT 'day' AS kind, day AS snapshot_date, NULL AS deal_id, NULL AS stage, NULL AS status, "
+            f"  NULL AS amount, NULL AS created_on, NULL AS close_date, NULL AS closed_on, NULL AS hist_idx, "
+            f"  NULL AS max_idx, NULL AS bucket, NULL AS deals, NULL AS won FROM days "
+            f"UNION ALL SELECT 'deal', day, deal_id, stage, status, amount, created_on, close_date, closed_on, hist_idx, "
+            f"  NULL, NULL, NULL, NULL FROM r WHERE status = 'open' OR (status = 'won' "
+            f"  AND coalesce(closed_on, close_date) >= least(CAST($pf AS DATE), day - CAST($trail AS INTEGER) + 1)) "
+            f"UNION ALL SELECT 'train', day, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+            f"  CASE WHEN status = 'won' THEN $last ELSE coalesce(greatest(hist_idx, c.stage_index), 0) END, "
+            f"  {bucket}, count(*), count(*) FILTER (status = 'won') "
+            f"FROM r x LEFT JOIN stage_idx c ON c.stage = x.stage WHERE x.status IN ('won', 'lost') GROUP BY 1, 2, 11, 12"
+        )
+        params = (self._scope_params(scope) | {"before": before, "pf": period_from, "trail": trailing_days,
+                                               "last": stage_index.height - 1}
+                  | {f"e{k}": e for k, e in enumerate(edges)} | {f"d{k}": d for k, d in enumerate(dates)})
+        out = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params))
+        days = sorted(out.filter(pl.col("kind") == "day")["snapshot_date"].to_list())
+        deal_schema = {"snapshot_date": pl.Date, "deal_id": pl.String, "stage": pl.String, "status": pl.String,
+                       "amount": pl.Float64, "created_on": pl.Date, "close_date": pl.Date, "closed_on": pl.Date,
+                       "hist_idx": pl.Int64}
+        count_schema = {"snapshot_date": pl.Date, "max_idx": pl.Int64, "bucket": pl.Int64, "deals": pl.Int64,
+                        "won": pl.Int64}
+        at = out.filter(pl.col("kind") == "deal").select(list(deal_schema)).cast(deal_schema)
+        trained = out.filter(pl.col("kind") == "train").select(list(count_schema)).cast(count_schema)
+        return days, at, trained
 
     # the deal columns the data-quality checks read (`metrics.quality`)
     _QUALITY_DEALS = ("deal_id", "name", "account_id", "owner_rep_id", "amount", "status", "created_on", "close_date",

@@ -591,13 +591,16 @@ def forecast_accuracy(
     deals: pl.DataFrame,
     stage_history: pl.DataFrame | None,
     stages: pl.DataFrame,
-    snapshots: pl.DataFrame,
+    snapshots: pl.DataFrame | None,
     *,
     as_of: date,
     period_from: date,
     period_to: date,
     methods: Sequence[str] = METHODS,
     reaches: pl.DataFrame | None = None,
+    days: Sequence[date] | None = None,
+    at: pl.DataFrame | None = None,
+    trained: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Forecast accuracy compares, for each past snapshot, what each forecast method predicted from
     the pipeline as it stood then with the revenue actually won.
@@ -607,7 +610,11 @@ def forecast_accuracy(
     probabilities), historical and run-rate, as in metrics.forecast with their defaults.
 
     `reaches` (`history_reach_by_day` of the stage history for the snapshot dates, or more) may be
-    given instead of `stage_history` (same result).
+    given instead of `stage_history` (same result). So may, instead of both `snapshots` and
+    `stage_history`: `days` (the snapshot dates), `at` (the rows of `deals_at_snapshot` at each of
+    them the forecasts read — open deals expected to close in the period, won deals closed in it or
+    in the run-rate's trailing window — with snapshot_date and their `hist_idx` by that day) and
+    `trained` (`metrics.forecast.historical_training` at each: snapshot_date and its columns).
 
     Columns: snapshot_date, method, forecast, actual, error (forecast − actual), abs_pct_error
     (|error| / actual; null when nothing was won). Sorted by snapshot_date, method.
@@ -620,21 +627,36 @@ def forecast_accuracy(
     table = conform(deals, "deals").select(_FORECAST_COLS)
     won = table.filter((pl.col("status") == WON) & within(close_day(), period_from, end))
     actual = float(won["amount"].fill_null(0.0).sum())
-    days = [d for d in snapshot_dates(snapshots) if d < end and d <= as_of]
-    rows = latest_rows(conform(snapshots, "deal_snapshots").filter(pl.col("snapshot_date").is_in(days)))
-    if reaches is None:
-        reaches = history_reach_by_day(stage_history, stages, days)
-    reaches = reaches.filter(pl.col("snapshot_date").is_in(days)).partition_by(
-        "snapshot_date", as_dict=True, include_key=False)
+    given = at is not None and trained is not None and days is not None
+    if not given and (at is not None or trained is not None or days is not None):
+        raise ValueError("days, at and trained stand in for the snapshots together")
+    days = [d for d in (sorted(set(days)) if given else snapshot_dates(snapshots)) if d < end and d <= as_of]
     no_reach = pl.DataFrame(schema={"deal_id": pl.String, "hist_idx": pl.Int64})
+    if given:
+        at_day = at.partition_by("snapshot_date", as_dict=True, include_key=False)
+        trained_on = trained.partition_by("snapshot_date", as_dict=True, include_key=False)
+        empty_at = at.clear().drop("snapshot_date")
+    else:
+        rows = latest_rows(conform(snapshots, "deal_snapshots").filter(pl.col("snapshot_date").is_in(days)))
+        if reaches is None:
+            reaches = history_reach_by_day(stage_history, stages, days)
+        reaches = reaches.filter(pl.col("snapshot_date").is_in(days)).partition_by(
+            "snapshot_date", as_dict=True, include_key=False)
     frames = []
     for day in days:
-        then = _deals_at(table, rows, day)
+        if given:
+            then = at_day.get((day,), empty_at)
+            reach = then.filter(pl.col("hist_idx").is_not_null()).select("deal_id", "hist_idx")
+            then = then.drop("hist_idx").with_columns(pl.lit(None, pl.Float64).alias("probability"))
+            fit = trained_on.get((day,), trained.clear().drop("snapshot_date"))
+        else:
+            then = _deals_at(table, rows, day)
+            reach = reaches.get((day,), no_reach).select("deal_id", pl.col("hist_idx").cast(pl.Int64))
+            fit = None
         window = {"as_of": day, "period_from": period_from, "period_to": end}
-        reach = reaches.get((day,), no_reach).select("deal_id", pl.col("hist_idx").cast(pl.Int64))
         runs = {
             "weighted": lambda: forecast_weighted(then, stages, use_deal_probability=False, **window),
-            "historical": lambda: forecast_historical(then, None, stages, reach=reach, **window),
+            "historical": lambda: forecast_historical(then, None, stages, reach=reach, trained=fit, **window),
             "run_rate": lambda: forecast_run_rate(then, **window),
         }
         for method in methods:

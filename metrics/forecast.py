@@ -53,6 +53,8 @@ Grain = Literal["month", "quarter"]
 Measure = Literal["revenue", "deals", "activities"]
 
 Z_80 = 1.2816  # 10th/90th percentile of the standard normal distribution
+AGE_EDGES = (0, 30, 90, 180)  # the historical forecast's age buckets (days from creation), by default
+TRAILING_DAYS = 90  # the run-rate's trailing window, by default
 _TRUNC = {"month": "1mo", "quarter": "1q"}
 
 
@@ -457,6 +459,35 @@ def _age_bucket(age: pl.Expr, edges: Sequence[int]) -> pl.Expr:
     return pl.sum_horizontal([(age >= e).cast(pl.Int64) for e in edges]) - 1
 
 
+def historical_training(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame | None,
+    stages: pl.DataFrame,
+    *,
+    as_of: date,
+    age_edges: Sequence[int] = AGE_EDGES,
+    currency: str | None = None,
+    reach: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The historical training counts are what the historical forecast learns from: the deals closed
+    up to the given day, counted by the furthest stage they reached and their age at close, with how
+    many of them were won.
+
+    The furthest stage is `metrics.funnel.furthest_stage` ("reached"; won deals reached the last
+    open stage); the age bucket is the number of `age_edges` (0 always among them) the days from
+    creation to close reach, minus one (-1: closed before created, or no creation date). `reach`
+    (`metrics.funnel.history_reach`) may be given instead of `stage_history` (same result).
+
+    Columns: max_idx, bucket, deals, won (Int64). Unsorted.
+    """
+    edges = sorted(set(age_edges) | {0})
+    closed = closed_in(prepare_deals(deals, currency), None, as_of)
+    return furthest_stage(closed, stage_history, stages, reach=reach).group_by(
+        pl.col("max_idx").cast(pl.Int64),
+        _age_bucket(days_between(pl.col("created_on"), pl.col("_close_day")), edges).alias("bucket"),
+    ).agg(pl.len().cast(pl.Int64).alias("deals"), (pl.col("status") == WON).sum().cast(pl.Int64).alias("won"))
+
+
 def forecast_historical(
     deals: pl.DataFrame,
     stage_history: pl.DataFrame,
@@ -465,12 +496,13 @@ def forecast_historical(
     as_of: date,
     period_from: date,
     period_to: date,
-    age_edges: Sequence[int] = (0, 30, 90, 180),
+    age_edges: Sequence[int] = AGE_EDGES,
     min_deals: int = 5,
     by: str | Sequence[str] | None = None,
     z: float = Z_80,
     currency: str | None = None,
     reach: pl.DataFrame | None = None,
+    trained: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The historical forecast adds to the revenue already won each open deal expected to close in
     the period, multiplied by how often past deals at the same stage and age ended up won.
@@ -484,7 +516,8 @@ def forecast_historical(
     `min_deals` (default 5) such deals exist, the stage's rate over all ages is used, then the
     overall win rate, then the stage probability. `by` groups by deal columns. `reach`
     (`metrics.funnel.history_reach` of the stage history) may be given instead of `stage_history`
-    (same result).
+    (same result); so may `trained` (`historical_training` of the same deals, day and `age_edges`)
+    instead of the closed deals the rates are learned from.
 
     Columns: as `forecast_weighted`, with method "historical".
     """
@@ -493,14 +526,10 @@ def forecast_historical(
     keys = group_columns(by)
     prepared = with_group(prepare_deals(deals, currency), keys)
     idx = open_stages(stages)
-    closed = closed_in(prepared, None, as_of)
-    trained = furthest_stage(closed, stage_history, stages, reach=reach).with_columns(
-        _age_bucket(days_between(pl.col("created_on"), pl.col("_close_day")), edges).alias("_bucket"),
-        (pl.col("status") == WON).cast(pl.Int64).alias("_won"),
-    )
-    counts = trained.group_by("max_idx", "_bucket").agg(
-        pl.len().cast(pl.Int64).alias("_n"), pl.col("_won").sum()
-    )
+    if trained is None:
+        trained = historical_training(prepared, stage_history, stages, as_of=as_of, age_edges=edges, reach=reach)
+    counts = trained.select("max_idx", pl.col("bucket").alias("_bucket"), pl.col("deals").alias("_n"),
+                            pl.col("won").alias("_won"))
     grid = idx.select("stage_index").join(pl.DataFrame({"bucket": list(range(len(edges)))}), how="cross")
     rate = ratio(pl.col("_won").sum(), pl.col("_n").sum())
     cell = (
@@ -516,7 +545,8 @@ def forecast_historical(
         .group_by("stage_index")
         .agg(rate.alias("_stage"), pl.col("_n").sum().alias("_stage_n"))
     )
-    overall = trained["_won"].mean() if trained.height else None
+    seen = counts["_n"].sum()
+    overall = counts["_won"].sum() / seen if seen else None
     rest = furthest_stage(_rest(prepared, as_of, period_from, period_to), stage_history, stages, reach=reach)
     age = days_between(pl.col("created_on"), pl.lit(as_of))
     rest = (
@@ -544,7 +574,7 @@ def forecast_run_rate(
     period_from: date,
     period_to: date,
     basis: Literal["period_to_date", "trailing"] = "period_to_date",
-    trailing_days: int = 90,
+    trailing_days: int = TRAILING_DAYS,
     by: str | Sequence[str] | None = None,
     z: float = Z_80,
     currency: str | None = None,
@@ -608,12 +638,14 @@ def forecasts(
     period_to: date,
     currency: str | None = None,
     reach: pl.DataFrame | None = None,
+    trained: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The forecast comparison shows the three forecasts for the period side by side: stage-
     weighted, historical and run-rate.
 
     Each row is one method with its expected total for the period and its low/high range, using
-    each method's defaults. `reach` may stand in for `stage_history` (see `forecast_historical`).
+    each method's defaults. `reach` may stand in for `stage_history`, `trained` for the closed deals
+    the historical rates are learned from (see `forecast_historical`).
 
     Columns: as `forecast_weighted`, one row per method.
     """
@@ -621,7 +653,7 @@ def forecasts(
     return pl.concat(
         [
             forecast_weighted(deals, stages, **kw),  # type: ignore[arg-type]
-            forecast_historical(deals, stage_history, stages, reach=reach, **kw),  # type: ignore[arg-type]
+            forecast_historical(deals, stage_history, stages, reach=reach, trained=trained, **kw),  # type: ignore[arg-type]
             forecast_run_rate(deals, **kw),  # type: ignore[arg-type]
         ],
         how="vertical",
@@ -629,6 +661,6 @@ def forecasts(
 
 
 __all__ = [
-    "plan_vs_actual", "historical_win_rate", "forecast_weighted", "forecast_historical",
-    "forecast_run_rate", "forecasts", "Z_80",
+    "plan_vs_actual", "historical_win_rate", "forecast_weighted", "historical_training", "forecast_historical",
+    "forecast_run_rate", "forecasts", "Z_80", "AGE_EDGES", "TRAILING_DAYS",
 ]

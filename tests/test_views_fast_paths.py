@@ -14,7 +14,6 @@ from polars.testing import assert_frame_equal
 
 from data.store import Store
 from metrics import changes, forecast, funnel
-from metrics._common import open_stages
 from ui.filters import Filters
 from ui.views import forecast as fv
 from ui.views import load, scope_of
@@ -52,29 +51,6 @@ def _reach_by_day_plain(history: pl.DataFrame, stages: pl.DataFrame, days: list[
 
 
 # ------------------------------------------------------------------ forecast: store aggregates
-def test_history_reaches_equal_the_metrics(demo):
-    stages = demo.stages_frame()
-    days = changes.snapshot_dates(demo.snapshots_in_scope({})) + [date(2020, 1, 1)]
-    for scope in _scopes(demo):
-        history = demo.stage_history_in_scope(scope)
-        for some in (days, days[:2], []):
-            reach, by_day = demo.history_reaches_in_scope(scope, open_stages(stages), some)
-            _same(reach, funnel.history_reach(history, stages), ["deal_id"])
-            want = changes.history_reach_by_day(history, stages, some)
-            _same(by_day, want, ["snapshot_date", "deal_id"])
-            if some:
-                _same(want, _reach_by_day_plain(history, stages, sorted(set(some))), ["snapshot_date", "deal_id"])
-
-
-def test_deal_snapshot_rows_are_the_scoped_snapshots(demo):
-    for scope in _scopes(demo):
-        every = demo.snapshots_in_scope(scope)
-        for before in (None, date(2026, 11, 8), date(2000, 1, 1)):
-            want = every if before is None else every.filter(pl.col("snapshot_date") < before)
-            got = changes.latest_rows(demo.deal_snapshot_rows_in_scope(scope, before))
-            _same(got.drop("batch_id"), want, ["snapshot_date", "deal_id"])
-
-
 def test_deal_facts_narrowed_to_some_columns(demo):
     scope = _scopes(demo)[1]
     cols = ("amount", "status", "closed_on")

@@ -81,19 +81,24 @@ def compute(store: Any, f: Filters) -> ForecastView:
     rep_rows = forecast.plan_vs_actual(**plan, **span, scope="rep", win_rate=rate).rename({"scope_id": "rep_id"})
     rep_rows = rep_rows.join(names, on="rep_id", how="left").with_columns(pl.coalesce("rep", "rep_id").alias("rep"))
     team_rows = forecast.plan_vs_actual(**plan, **span, scope="team", win_rate=rate).rename({"scope_id": "team"})
-    # forecast accuracy reads only the snapshots before the period's cut (metrics.changes.forecast_accuracy)
-    snaps = changes.latest_rows(store.deal_snapshot_rows_in_scope(scope, min(f.period_to, f.as_of), cur))
-    # the history's reach today (for the period's and the months' forecasts) and at each snapshot
-    reach, reaches = store.history_reaches_in_scope(scope, open_stages(fr.stages), changes.snapshot_dates(snaps), cur)
+    # the stage history's reach today; the historical rates learned once for the period and its months
+    idx = open_stages(fr.stages)
+    reach = store.history_reach_in_scope(scope, idx, cur)
+    trained = forecast.historical_training(deals, None, fr.stages, as_of=f.as_of, reach=reach)
     fc = forecast.forecasts(deals, None, fr.stages, as_of=f.as_of, period_from=f.period_from,
-                            period_to=f.period_to, reach=reach)
-    points = changes.forecast_accuracy(deals, None, fr.stages, snaps, as_of=f.as_of, period_from=f.period_from,
-                                       period_to=f.period_to, reaches=reaches)
+                            period_to=f.period_to, reach=reach, trained=trained)
+    # forecast accuracy reads only the snapshots before the period's cut (metrics.changes.forecast_accuracy),
+    # and of the deals at each only what its forecasts read, counted in DuckDB
+    days, at, fit = store.snapshot_forecast_inputs_in_scope(
+        scope, idx, before=min(f.period_to, f.as_of), period_from=f.period_from, age_edges=list(forecast.AGE_EDGES),
+        trailing_days=forecast.TRAILING_DAYS, cur=cur)
+    points = changes.forecast_accuracy(deals, None, fr.stages, None, as_of=f.as_of, period_from=f.period_from,
+                                       period_to=f.period_to, days=days, at=at, trained=fit)
     return ForecastView(
         empty=False, bounded=True, currency=currency, has_targets=has_targets,
         total=total.row(0, named=True) if total.height else {},
         previous=_previous(deals, fr.targets, reps, f), win_rate=rate, monthly=monthly,
-        month_forecasts=_month_forecasts(deals, reach, fr.stages, f),
+        month_forecasts=_month_forecasts(deals, reach, trained, fr.stages, f),
         forecasts=fc.select("method", *FORECAST_COLUMNS),
         reps=_with_status(rep_rows).select("rep_id", "rep", "team", *_PLAN_COLUMNS, "status"),
         teams=_with_status(team_rows).select("team", *_PLAN_COLUMNS, "status"),
@@ -131,16 +136,18 @@ def _previous(deals: pl.DataFrame, targets: pl.DataFrame, reps: pl.DataFrame, f:
     return {"actual": actual, "target": target, "attainment": actual / target if target else None}
 
 
-def _month_forecasts(deals: pl.DataFrame, reach: pl.DataFrame, stages: pl.DataFrame, f: Filters) -> pl.DataFrame:
+def _month_forecasts(deals: pl.DataFrame, reach: pl.DataFrame, trained: pl.DataFrame, stages: pl.DataFrame,
+                     f: Filters) -> pl.DataFrame:
     """The three forecasts for each month of the period that is not over yet (`reach`: the stage
-    history's `metrics.funnel.history_reach`)."""
+    history's `metrics.funnel.history_reach`; `trained`: `metrics.forecast.historical_training` at as_of)."""
     frames = []
     start = f.period_from.replace(day=1)
     while start <= f.period_to:
         end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
         lo, hi = max(start, f.period_from), min(end, f.period_to)
         if hi >= f.as_of:
-            fc = forecast.forecasts(deals, None, stages, as_of=f.as_of, period_from=lo, period_to=hi, reach=reach)
+            fc = forecast.forecasts(deals, None, stages, as_of=f.as_of, period_from=lo, period_to=hi, reach=reach,
+                                    trained=trained)
             frames.append(fc.select(pl.lit(lo).alias("period_start"), "method", "forecast", "forecast_low",
                                     "forecast_high"))
         start = end + timedelta(days=1)
