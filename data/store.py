@@ -873,6 +873,34 @@ class Store:
             params |= {f"p{k}": k, f"f{k}": lo, f"t{k}": hi}
         return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params)).cast(schema)
 
+    def plan_sums_in_scope(self, scope: dict[str, Any], period_from: date, period_to: date, as_of: date,
+                           cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """kind, owner_rep_id, month, deals, amount: the deals in scope won in [period_from, period_to]
+        (close day = closed_on, else close_date) per owner and month of the close day ("won"), open
+        at `as_of` (created then or before, or no creation day) with a close_date in the span per
+        owner and month of it ("pipeline"), and closed up to `as_of` counted per status
+        ("closed_won", "closed_lost"; no owner, no month); amount sums the known amounts (0 without
+        any) — `metrics.forecast.plan_sums`."""
+        schema = {"kind": pl.String, "owner_rep_id": pl.String, "month": pl.Date, "deals": pl.Int64,
+                  "amount": pl.Float64}
+        sums = "CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(amount), 0) AS DOUBLE) AS amount"
+        sql = (
+            f"WITH d AS (SELECT d.owner_rep_id, d.status, d.amount, d.created_on, d.close_date, "
+            f"  coalesce(d.closed_on, d.close_date) AS close_day FROM ({self._deals_sql(scope)}) d) "
+            f"SELECT 'won' AS kind, owner_rep_id, CAST(date_trunc('month', close_day) AS DATE) AS month, {sums} "
+            f"FROM d WHERE status = 'won' AND close_day BETWEEN CAST($lo AS DATE) AND CAST($hi AS DATE) GROUP BY 1, 2, 3 "
+            f"UNION ALL "
+            f"SELECT 'pipeline', owner_rep_id, CAST(date_trunc('month', close_date) AS DATE), {sums} "
+            f"FROM d WHERE status = 'open' AND (created_on IS NULL OR created_on <= CAST($as_of AS DATE)) "
+            f"AND close_date BETWEEN CAST($lo AS DATE) AND CAST($hi AS DATE) GROUP BY 1, 2, 3 "
+            f"UNION ALL "
+            f"SELECT 'closed_' || status, NULL, NULL, CAST(count(*) AS BIGINT), 0.0 FROM d "
+            f"WHERE status IN ('won', 'lost') AND close_day <= CAST($as_of AS DATE) GROUP BY 1 "
+            f"ORDER BY 1, 2 NULLS LAST, 3 NULLS LAST"
+        )
+        params = self._scope_params(scope) | {"lo": period_from, "hi": period_to, "as_of": as_of}
+        return self._bound_frame(sql, params, cur).cast(schema)
+
     def completed_stays_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
                                  cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """stage_index, days, deals: the deals in scope counted by their completed days in each open
@@ -976,6 +1004,39 @@ class Store:
             f"  GROUP BY 1 ORDER BY 1"
         )
         return self._bound_frame(sql, self._scope_params(scope) | {"as_of": as_of}, cur)
+
+    def stage_days_in_scope(self, scope: dict[str, Any], as_of: date,
+                            cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """stage, days_in_stage, deals, amount: the deals in scope open at `as_of` counted by their
+        current stage and whole days in it up to `as_of` — from the latest day up to `as_of` their
+        history shows them entering it (as `current_stage_entries_in_scope`), else their creation
+        day (null without either) — with the sum of their known amounts (0 without any):
+        `metrics.funnel.stage_days`."""
+        sql = (
+            f"WITH o AS (SELECT d.deal_id, d.stage, d.amount, d.created_on FROM ({self._deals_sql(scope)}) d "
+            f"  WHERE d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE))), "
+            f"f AS (SELECT o.deal_id, o.stage, f.last_at FROM o JOIN stage_facts f ON f.deal_id = o.deal_id "
+            f"  AND f.stage = o.stage WHERE CAST(f.first_at AS DATE) <= CAST($as_of AS DATE)), "
+            f"e AS (SELECT deal_id, CAST(last_at AS DATE) AS entered_on FROM f "
+            f"  WHERE CAST(last_at AS DATE) <= CAST($as_of AS DATE) "
+            f"  UNION ALL "
+            f"  SELECT f.deal_id, CAST(max(h.entered_at) AS DATE) FROM f "
+            f"  JOIN stage_history h ON h.deal_id = f.deal_id AND h.stage = f.stage "
+            f"  WHERE CAST(f.last_at AS DATE) > CAST($as_of AS DATE) AND CAST(h.entered_at AS DATE) <= CAST($as_of AS DATE) "
+            f"  GROUP BY 1) "
+            f"SELECT o.stage, CAST(CAST($as_of AS DATE) - coalesce(e.entered_on, o.created_on) AS BIGINT) AS days_in_stage, "
+            f"CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(o.amount), 0) AS DOUBLE) AS amount "
+            f"FROM o LEFT JOIN e ON e.deal_id = o.deal_id GROUP BY 1, 2 ORDER BY 1 NULLS LAST, 2 NULLS LAST"
+        )
+        schema = {"stage": pl.String, "days_in_stage": pl.Int64, "deals": pl.Int64, "amount": pl.Float64}
+        return self._bound_frame(sql, self._scope_params(scope) | {"as_of": as_of}, cur).cast(schema)
+
+    def first_close_day_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> date | None:
+        """The earliest close day (closed_on, else close_date) of the deals in scope, None without any."""
+        sql = f"SELECT min(coalesce(d.closed_on, d.close_date)) FROM ({self._deals_sql(scope)}) d"
+        cur = cur or self.cursor()
+        cur.complete()
+        return cur.execute(sql, self._bound(sql, self._scope_params(scope))).fetchone()[0]
 
     # the close day of `metrics._common.close_day` and the filter of `metrics._common.within` over it,
     # with its bounds bound as $f{k} / $t{k} (both null: every deal, null close days included)
