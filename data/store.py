@@ -1108,6 +1108,44 @@ class Store:
             f"ORDER BY snapshot_date, deal_id, batch_id",
             scope, cur, ("teams", "regions", "reps", "products", "segments"))
 
+    def forecast_deals_in_scope(self, scope: dict[str, Any], won_from: date, won_to: date,
+                                cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """The deals of `deals_in_scope` a bounded period's forecasts and plan read: every open deal,
+        and the won deals whose close day (closed_on, else close_date) lies in [won_from, won_to]."""
+        sql = (f"SELECT d.* FROM ({self._deals_sql(scope)}) d WHERE d.status = 'open' OR (d.status = 'won' "
+               f"AND coalesce(d.closed_on, d.close_date) BETWEEN CAST($won_from AS DATE) AND CAST($won_to AS DATE))")
+        return self._bound_frame(sql, self._scope_params(scope) | {"won_from": won_from, "won_to": won_to}, cur)
+
+    def historical_training_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, as_of: date,
+                                     age_edges: list[int], cur: duckdb.DuckDBPyConnection | None = None,
+                                     ) -> pl.DataFrame:
+        """max_idx, bucket, deals, won: the deals in scope closed up to `as_of` counted by furthest open
+        stage reached (won: the last; else the furthest of their `stage_facts` and current stage, 0
+        without either) and age bucket at close (how many of `age_edges`, 0 among them, the days from
+        creation to close reach, minus one; -1 without a creation day) — `metrics.forecast.historical_training`."""
+        edges = sorted(set(age_edges) | {0})
+        age = "datediff('day', d.created_on, coalesce(d.closed_on, d.close_date))"
+        bucket = (f"CASE WHEN {age} IS NULL THEN -1 ELSE "
+                  + " + ".join(f"CAST({age} >= $e{k} AS INTEGER)" for k in range(len(edges))) + " - 1 END")
+        sql = (
+            f"WITH d AS (SELECT d.deal_id, d.status, d.stage, d.created_on, d.closed_on, d.close_date "
+            f"  FROM ({self._deals_sql(scope)}) d WHERE d.status IN ('won', 'lost') "
+            f"  AND coalesce(d.closed_on, d.close_date) <= CAST($as_of AS DATE)), "
+            f"reach AS (SELECT f.deal_id, max(i.stage_index) AS hist_idx FROM stage_facts f "
+            f"  JOIN stage_idx i ON i.stage = f.stage "
+            f"  WHERE f.deal_id IN (SELECT deal_id FROM d WHERE status <> 'won') GROUP BY 1) "
+            f"SELECT CAST(CASE WHEN d.status = 'won' THEN $last "
+            f"  ELSE coalesce(greatest(r.hist_idx, c.stage_index), 0) END AS BIGINT) AS max_idx, "
+            f"  CAST({bucket} AS BIGINT) AS bucket, CAST(count(*) AS BIGINT) AS deals, "
+            f"  CAST(count(*) FILTER (d.status = 'won') AS BIGINT) AS won "
+            f"FROM d LEFT JOIN reach r ON r.deal_id = d.deal_id LEFT JOIN stage_idx c ON c.stage = d.stage "
+            f"GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        params = (self._scope_params(scope) | {"as_of": as_of, "last": stage_index.height - 1}
+                  | {f"e{k}": e for k, e in enumerate(edges)})
+        schema = {"max_idx": pl.Int64, "bucket": pl.Int64, "deals": pl.Int64, "won": pl.Int64}
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params)).cast(schema)
+
     def snapshot_forecast_inputs_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, *, before: date,
                                           period_from: date, age_edges: list[int], trailing_days: int,
                                           cur: duckdb.DuckDBPyConnection | None = None,

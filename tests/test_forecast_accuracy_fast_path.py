@@ -6,6 +6,8 @@ the snapshot (`metrics.changes.deals_at_snapshot`) and the stage history by that
 accuracy equals `metrics.changes.forecast_accuracy` over the snapshot rows, on the demo company over
 scopes, periods and days, and on generated stores (deals a snapshot does not show, several uploads
 on one date, undated deals, deals without an amount or close date, stages outside the pipeline).
+Today's forecasts likewise read only the open and recently won deals (`Store.forecast_deals_in_scope`)
+and the closed deals' counts (`Store.historical_training_in_scope`, which also give the win rate).
 """
 from __future__ import annotations
 
@@ -211,5 +213,38 @@ def test_historical_forecast_from_its_training_counts(tmp_path, seed):
                 forecast.forecasts(deals, history, stages, trained=forecast.historical_training(
                     deals, history, stages, as_of=as_of), **kw),
                 forecast.forecasts(deals, history, stages, **kw))
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------ today: the deals read and the rates learned
+def _today_matches(store: Store, scopes: list[dict], days: list[date]) -> int:
+    stages = store.stages_frame()
+    closed = 0
+    for scope in scopes:
+        deals, history = store.deals_in_scope(scope), store.stage_history_in_scope(scope)
+        for as_of in days:
+            for edges in (forecast.AGE_EDGES, (0, 10, 45)):
+                got = store.historical_training_in_scope(scope, open_stages(stages), as_of, list(edges))
+                want = forecast.historical_training(deals, history, stages, as_of=as_of, age_edges=edges)
+                assert_frame_equal(got.sort("max_idx", "bucket"), want.sort("max_idx", "bucket"))
+                closed += got["deals"].sum()
+            rate = forecast.historical_win_rate(deals, as_of=as_of)
+            assert (got["won"].sum() / got["deals"].sum() if got["deals"].sum() else None) == rate
+            lo, hi = as_of - timedelta(days=100), as_of + timedelta(days=40)
+            want = deals.filter((pl.col("status") == "open") | ((pl.col("status") == WON) & close_day().is_between(lo, hi)))
+            assert_frame_equal(store.forecast_deals_in_scope(scope, lo, hi).sort("deal_id"), want.sort("deal_id"))
+    return closed
+
+
+def test_todays_training_counts_and_deals_on_the_demo(demo):
+    assert _today_matches(demo, demo_scopes(demo), [DEMO_AS_OF, date(2026, 6, 30)]) > 0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_todays_training_counts_and_deals_on_generated_stores(tmp_path, seed):
+    store = _generated_store(tmp_path / "gen.duckdb", seed)
+    try:
+        assert _today_matches(store, SCOPES, [date(2024, 3, 1), date(2024, 5, 20), date(2025, 1, 1)]) > 0
     finally:
         store.close()

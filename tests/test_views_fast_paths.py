@@ -17,6 +17,7 @@ from metrics import changes, forecast, funnel
 from ui.filters import Filters
 from ui.views import forecast as fv
 from ui.views import load, scope_of
+from ui.views.customers import single_currency
 from tests.store_builder import DEMO_AS_OF, demo_scopes
 
 AS_OF = DEMO_AS_OF   # the date of the shared `demo` fixture (tests/conftest.py)
@@ -127,6 +128,21 @@ def _forecast_plain(store: Store, f: Filters) -> dict[str, pl.DataFrame]:
     fc = forecast.forecasts(fr.deals, fr.stage_history, fr.stages, as_of=f.as_of, period_from=f.period_from,
                             period_to=f.period_to)
     out["forecasts"] = fc.select("method", *fv.FORECAST_COLUMNS)
+    span = dict(period_from=f.period_from, period_to=f.period_to, grain=None)
+    total = forecast.plan_vs_actual(**plan, **span)
+    out["total"] = total.row(0, named=True) if total.height else {}
+    names = fr.reps.select("rep_id", pl.col("name").alias("rep"), "team")
+    reps = forecast.plan_vs_actual(**plan, **span, scope="rep").rename({"scope_id": "rep_id"}).join(
+        names, on="rep_id", how="left").with_columns(pl.coalesce("rep", "rep_id").alias("rep"))
+    out["reps"] = fv._with_status(reps).select("rep_id", "rep", "team", *fv._PLAN_COLUMNS, "status")
+    teams = forecast.plan_vs_actual(**plan, **span, scope="team").rename({"scope_id": "team"})
+    out["teams"] = fv._with_status(teams).select("team", *fv._PLAN_COLUMNS, "status")
+    out["previous"] = fv._previous(fr.deals, fr.targets, fr.reps, f)
+    out["month_forecasts"] = fv._month_forecasts(fr.deals, funnel.history_reach(fr.stage_history, fr.stages),
+                                                 forecast.historical_training(fr.deals, fr.stage_history, fr.stages,
+                                                                              as_of=f.as_of), fr.stages, f)
+    out["open_deals"] = fv._open_deals(fr.deals, names, fr.accounts, f)
+    out["currency"] = single_currency(fr.deals)
     out["accuracy_points"] = changes.forecast_accuracy(
         fr.deals, fr.stage_history, fr.stages, store.snapshots_in_scope(scope_of(f)), as_of=f.as_of,
         period_from=f.period_from, period_to=f.period_to)
@@ -144,6 +160,15 @@ def test_forecast_view_equals_the_plain_computation(demo):
             if f.bounded:
                 assert_frame_equal(v.forecasts, want["forecasts"])
                 assert_frame_equal(v.accuracy_points, want["accuracy_points"])
+                for name in ("reps", "teams", "month_forecasts", "open_deals"):
+                    assert_frame_equal(getattr(v, name), want[name])
+                for name in ("total", "previous"):
+                    got, expected = getattr(v, name), want[name]
+                    assert got.keys() == expected.keys()
+                    for key, value in expected.items():
+                        assert got[key] == pytest.approx(value, rel=1e-12) if isinstance(value, float) else \
+                            got[key] == value, (name, key)
+                assert v.currency == want["currency"]
 
 
 # ------------------------------------------------------------------ customers: activity coverage

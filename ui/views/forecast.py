@@ -9,7 +9,7 @@ set against a whole one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
@@ -60,17 +60,26 @@ def compute(store: Any, f: Filters) -> ForecastView:
     """Plan versus actual by month, the three forecasts, attainment by rep and team."""
     cur, scope = store.cursor(), scope_of(f)
     # the stage history is never loaded: its reach (now and at each snapshot) is aggregated in DuckDB
-    fr = load(store, f, tables=("deals", "reps", "targets", "accounts") if f.bounded else ("reps", "targets"))
-    deals = fr.deals if f.bounded else store.deal_facts_in_scope(scope, cur, columns=_PLAN_FACTS)
-    reps = fr.reps
-    if deals.height == 0 and fr.targets.height == 0:
+    fr = load(store, f, tables=("reps", "targets", "accounts") if f.bounded else ("reps", "targets"))
+    reps, idx = fr.reps, open_stages(fr.stages)
+    if f.bounded:
+        # of a bounded period only the open deals and the recently won ones are read; the closed ones the
+        # historical rates (and the win rate) are learned from are counted in DuckDB
+        count, currencies = store.deal_currencies_in_scope(scope, cur)
+        trained = store.historical_training_in_scope(scope, idx, f.as_of, list(forecast.AGE_EDGES), cur)
+        deals = store.forecast_deals_in_scope(scope, *_won_span(f), cur)
+        closed = trained["deals"].sum()
+        rate = trained["won"].sum() / closed if closed else None
+        currency = currencies[0] if len(currencies) == 1 else None
+    else:
+        deals = store.deal_facts_in_scope(scope, cur, columns=_PLAN_FACTS)
+        count, rate, currency = deals.height, forecast.historical_win_rate(deals, as_of=f.as_of), single_currency(deals)
+    if count == 0 and fr.targets.height == 0:
         return _empty(f)
     plan = dict(deals=deals, targets=fr.targets, reps=reps, activities=fr.activities, as_of=f.as_of)
-    rate = forecast.historical_win_rate(deals, as_of=f.as_of)
     monthly = forecast.plan_vs_actual(**plan, period_from=f.period_from, period_to=f.period_to, grain="month",
                                       win_rate=rate)
     monthly = monthly.select("period_start", "period_end", "target", "actual", "attainment", "pipeline")
-    currency = single_currency(deals)
     has_targets = fr.targets.filter(pl.col("measure") == "revenue").height > 0
     if not f.bounded:
         return ForecastView(False, False, currency, has_targets, {}, {}, rate, monthly, _no_month_forecasts(),
@@ -81,10 +90,8 @@ def compute(store: Any, f: Filters) -> ForecastView:
     rep_rows = forecast.plan_vs_actual(**plan, **span, scope="rep", win_rate=rate).rename({"scope_id": "rep_id"})
     rep_rows = rep_rows.join(names, on="rep_id", how="left").with_columns(pl.coalesce("rep", "rep_id").alias("rep"))
     team_rows = forecast.plan_vs_actual(**plan, **span, scope="team", win_rate=rate).rename({"scope_id": "team"})
-    # the stage history's reach today; the historical rates learned once for the period and its months
-    idx = open_stages(fr.stages)
-    reach = store.history_reach_in_scope(scope, idx, cur)
-    trained = forecast.historical_training(deals, None, fr.stages, as_of=f.as_of, reach=reach)
+    # the stage history's reach today, of the open deals (the only ones placed by it)
+    reach = store.history_reach_in_scope(scope, idx, cur, status="open")
     fc = forecast.forecasts(deals, None, fr.stages, as_of=f.as_of, period_from=f.period_from,
                             period_to=f.period_to, reach=reach, trained=trained)
     # forecast accuracy reads only the snapshots before the period's cut (metrics.changes.forecast_accuracy),
@@ -105,6 +112,14 @@ def compute(store: Any, f: Filters) -> ForecastView:
         open_deals=_open_deals(deals, names, fr.accounts, f),
         accuracy=changes.forecast_mape(points), accuracy_points=points, best_method=changes.best_method(points),
     )
+
+
+def _won_span(f: Filters) -> tuple[date, date]:
+    """The close days of the won deals a bounded period's view reads: its own, the previous period's up
+    to the same day, and the run-rate's trailing window before as_of."""
+    window = same_point(f) or (f.period_from, f.period_to)
+    start = min(f.period_from, f.as_of - timedelta(days=forecast.TRAILING_DAYS - 1), window[0])
+    return start, max(f.period_to, window[1])
 
 
 # what the company's plan by month and the win rate read of a deal (all a period without bounds needs)
@@ -155,8 +170,8 @@ def _month_forecasts(deals: pl.DataFrame, reach: pl.DataFrame, trained: pl.DataF
 
 
 def _open_deals(deals: pl.DataFrame, names: pl.DataFrame, accounts: pl.DataFrame, f: Filters) -> pl.DataFrame:
-    """Open deals at as_of expected to close in the period (overdue ones included), biggest first
-    (the pipeline of `plan_vs_actual`)."""
+    """Open deals at as_of expected to close in the period (overdue ones included), biggest first, then
+    by id (the pipeline of `plan_vs_actual`)."""
     created = pl.col("created_on")
     live = deals.filter((pl.col("status") == "open") & (created.is_null() | (created <= f.as_of))
                         & pl.col("close_date").is_between(f.period_from, f.period_to))
@@ -165,8 +180,8 @@ def _open_deals(deals: pl.DataFrame, names: pl.DataFrame, accounts: pl.DataFrame
                                                                                           how="left")
     return live.select("deal_id", "name", "owner_rep_id", pl.coalesce("rep", "owner_rep_id").alias("owner"),
                        "team", pl.coalesce("account", "account_id").alias("account"), "stage", "amount",
-                       "probability", "close_date", "forecast_category").sort("amount", descending=True,
-                                                                             nulls_last=True)
+                       "probability", "close_date", "forecast_category").sort(
+        "amount", "deal_id", descending=[True, False], nulls_last=True)
 
 
 def _no_month_forecasts() -> pl.DataFrame:
