@@ -1290,10 +1290,9 @@ class Store:
     def deal_currencies_in_scope(self, scope: dict[str, Any],
                                  cur: duckdb.DuckDBPyConnection | None = None) -> tuple[int, list[str]]:
         """How many deals are in scope, and their distinct currencies (sorted)."""
-        df = self._scoped(f"SELECT count(*) AS deals, list_sort(list_distinct(list(currency))) AS currencies "
-                          f"FROM ({self._DEALS_IN_SCOPE}) d", scope, cur,
-                          ("teams", "regions", "reps", "products", "segments"))
-        row = df.row(0, named=True)
+        sql = (f"SELECT count(*) AS deals, list_sort(list(DISTINCT currency)) AS currencies "
+               f"FROM ({self._deals_sql(scope)}) d")
+        row = self._bound_frame(sql, self._scope_params(scope), cur).row(0, named=True)
         return int(row["deals"]), [c for c in (row["currencies"] or []) if c is not None]
 
     def owner_deals_in_scope(self, scope: dict[str, Any], period_from: date | None, period_to: date | None,

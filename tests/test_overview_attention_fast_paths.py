@@ -262,6 +262,7 @@ open_deal = st.fixed_dictionaries({
     "closed_on": st.one_of(st.none(), st.sampled_from(DAYS)),
     "close_date": st.one_of(st.none(), st.sampled_from(DAYS)),
     "history": st.lists(st.tuples(st.sampled_from(STAGES), st.sampled_from(DAYS)), max_size=4),
+    "currency": st.sampled_from(["EUR", "USD", None]),
 })
 
 
@@ -273,7 +274,7 @@ def test_plan_sums_and_stage_days_on_generated_stores(tmp_path_factory, deals, a
     stages = store_builder.stages_frame(STAGES, "Won", "Lost")
     rows = [{"deal_id": f"D{i}", "name": f"D{i}", "status": d["status"], "stage": d["stage"], "amount": d["amount"],
              "owner_rep_id": d["owner"], "closed_on": d["closed_on"], "close_date": d["close_date"],
-             "created_on": d["created_on"], "currency": "EUR", "account_id": "A1"} for i, d in enumerate(deals)]
+             "created_on": d["created_on"], "currency": d["currency"], "account_id": "A1"} for i, d in enumerate(deals)]
     history = sorted({(f"D{i}", s, str(day)) for i, d in enumerate(deals) for s, day in d["history"]})
     reps = [{"rep_id": "R1", "name": "One", "team": "North"}, {"rep_id": "R2", "name": "Two", "team": "South"},
             {"rep_id": "R3", "name": "Three", "team": None}]
@@ -289,6 +290,13 @@ def test_plan_sums_and_stage_days_on_generated_stores(tmp_path_factory, deals, a
                                check_exact=False, rel_tol=1e-12)
             _stalled_match(store, scope, as_of, exact=False)
             assert store.first_close_day_in_scope(scope) == d.select(close_day().min()).item()
-            assert store.deal_currencies_in_scope(scope)[0] == d.height
+            assert store.deal_currencies_in_scope(scope) == (d.height, sorted(d["currency"].drop_nulls().unique()))
     finally:
         store.close()
+
+
+def test_deal_count_and_currencies_in_every_scope(demo):
+    for scope in demo_scopes(demo) + [{"teams": ["no such team"]}, {"regions": ["no such region"]}]:
+        deals = demo.deals_in_scope(scope)
+        assert demo.deal_currencies_in_scope(scope) == (deals.height, sorted(deals["currency"].drop_nulls().unique()))
+        assert demo.first_close_day_in_scope(scope) == deals.select(close_day().min()).item()
