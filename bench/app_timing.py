@@ -37,7 +37,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 TRIVIAL = '''import duckdb, numpy, plotly.graph_objects, polars, pyarrow, streamlit as st
 st.write("Salescope benchmark: a one-line app importing the same libraries")
 '''
-PAGES = ("funnel", "leaderboard", "customers", "forecast", "data")   # the tour after the first page
+PAGES = ("funnel", "leaderboard", "customers", "forecast", "data", "history", "meeting")   # the tour after the first page
 IDLE_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
@@ -194,15 +194,21 @@ def _one_start(browser: Any, script: Path, db: Path | None, timeout: float, tour
             out = {"first_page_s": first, "health_s": health, "server_peak_mb": peak_first}
             if tour:   # click through the sidebar like a user: same session, views computed on first visit
                 t1 = time.perf_counter()
+                out["page_peaks_mb"] = {}
                 for name in PAGES:
+                    before = measure.peak_mb(proc.pid)
+                    reset = measure.reset_peak(proc.pid)   # the page's own peak, not the tour's so far
                     page.locator(f'[data-testid="stSidebarNav"] a[href$="/{name}"]').first.click()
                     page.wait_for_url(lambda u, n=name: urlparse(u).path.rstrip("/").endswith("/" + n),
                                       timeout=timeout * 1000, wait_until="commit")
                     _wait_started(page)
                     _wait_idle(page, time.monotonic() + timeout, settle=4)
                     _no_exception(page, f"page {name}")
+                    out["page_peaks_mb"][name] = measure.peak_mb(proc.pid) if reset else None
+                    out["tour_peak_so_far_mb"] = max(out.get("tour_peak_so_far_mb", 0.0), before,
+                                                     measure.peak_mb(proc.pid))
                 out["tour_s"] = time.perf_counter() - t1
-                out["tour_peak_mb"] = measure.peak_mb(proc.pid)
+                out["tour_peak_mb"] = max(out.pop("tour_peak_so_far_mb"), measure.peak_mb(proc.pid))
             context.close()
             return out
         finally:
@@ -237,4 +243,5 @@ def run_start(op: str, scale: str, runs: int, app: str, timeout: float = 1800, *
         out["tour_s"] = starts[-1]["tour_s"]
         out["tour_peak_rss_mb"] = starts[-1]["tour_peak_mb"]
         out["tour_pages"] = list(PAGES)
+        out["tour_page_peaks_mb"] = starts[-1]["page_peaks_mb"]
     return out

@@ -19,10 +19,11 @@ _CLEAR = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
 
 
-def reset_peak() -> bool:
-    """Reset this process's RSS high-water mark to its current RSS; False when not permitted."""
+def reset_peak(pid: int | None = None) -> bool:
+    """Reset the RSS high-water mark of this process (or of `pid`) to its current RSS; False when not
+    permitted."""
     try:
-        _CLEAR.write_text("5")
+        (_CLEAR if pid is None else Path(f"/proc/{pid}/clear_refs")).write_text("5")
         return True
     except OSError:
         return False

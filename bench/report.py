@@ -135,6 +135,10 @@ def summary(results: list[dict[str, Any]]) -> list[str]:
         if r.get("tour_s") is not None:
             out.append(f"{r['op']}: tour of {', '.join(r['tour_pages'])} after the first page {r['tour_s']:.1f}s, "
                        f"server peak {r['tour_peak_rss_mb']:.0f} MB")
+            pages = {k: v for k, v in (r.get("tour_page_peaks_mb") or {}).items() if v is not None}
+            if pages:
+                out.append(f"{r['op']}: each page's own server peak (MB): "
+                           + ", ".join(f"{k} {v:.0f}" for k, v in pages.items()))
         if r["op"] == "page_rerun_cached" and r.get("first_page_run_s") is not None:
             out.append(f"page_rerun_cached: first AppTest run {r['first_page_run_s']:.2f}s, "
                        f"first switch to another period (uncached) {r['first_switch_s']:.2f}s")

@@ -603,9 +603,10 @@ class Store:
                             columns: tuple[str, ...] = _DEAL_FACTS) -> pl.DataFrame:
         """The deals of `deals_in_scope` with only the columns the metrics read (no names, reasons,
         sources): a fraction of the transfer cost of whole rows; `columns` narrows them further
-        (any of `_DEAL_FACTS`)."""
-        if not set(columns) <= set(self._DEAL_FACTS):
-            raise ValueError(f"not a deal fact: {sorted(set(columns) - set(self._DEAL_FACTS))}")
+        (any of `_DEAL_FACTS`, or adds the deal's name and batch_id)."""
+        known = self._DEAL_FACTS + ("name", "batch_id")     # and what the meeting's stalled and hygiene lists read
+        if not set(columns) <= set(known):
+            raise ValueError(f"not a deal fact: {sorted(set(columns) - set(known))}")
         cols = ", ".join(f"d.{c}" for c in columns)
         return self._scoped(f"SELECT {cols} FROM ({self._DEALS_IN_SCOPE}) d", scope, cur,
                             ("teams", "regions", "reps", "products", "segments"))
@@ -1239,6 +1240,184 @@ class Store:
         at = out.filter(pl.col("kind") == "deal").select(list(deal_schema)).cast(deal_schema)
         trained = out.filter(pl.col("kind") == "train").select(list(count_schema)).cast(count_schema)
         return days, at, trained
+
+    # ---- the History page and the meeting's waterfall: grouped over the snapshots in DuckDB
+    @classmethod
+    def _latest_snapshots_sql(cls, scope: dict[str, Any], where: str = "true") -> str:
+        """The rows of `snapshot_rows_in_scope` that pass `where` (fixed text over deal_snapshots s),
+        the latest upload per date and deal (`metrics.changes.latest_rows`): snapshot_date, deal_id,
+        stage, status, amount, close_date, owner_rep_id. Bind with `_bound`."""
+        # a date written by one upload holds one row per deal (an upload's deals are one per id): the latest
+        # upload per deal is sought only on dates written by several (a window over every row costs seconds)
+        several = "SELECT snapshot_date FROM deal_snapshots GROUP BY 1 HAVING min(batch_id) <> max(batch_id)"
+        cols = "s.snapshot_date, s.deal_id, s.stage, s.status, s.amount, s.close_date, s.owner_rep_id, s.batch_id"
+        if any(scope.get(k) for k in cls._SCOPE_KEYS):
+            # the two parts of `_snapshot_scope_sql`, disjoint (a deal is in the deals table or it is not),
+            # each read the cheap way: deals in scope by id; deleted deals only among their owners' rows
+            rows = (f"SELECT {cols} FROM deal_snapshots s WHERE ({where}) "
+                    f"AND s.deal_id IN (SELECT deal_id FROM ({cls._deals_sql(scope)})) "
+                    f"UNION ALL SELECT {cols} FROM deal_snapshots s WHERE ({where}) "
+                    f"AND len($products) + len($segments) = 0 "
+                    f"AND (len($teams) + len($regions) + len($reps) = 0 OR s.owner_rep_id IN ({cls._REPS_IN_SCOPE})) "
+                    f"AND s.deal_id NOT IN (SELECT deal_id FROM deals)")
+        else:
+            rows = f"SELECT {cols} FROM deal_snapshots s WHERE ({where})"
+        return ("SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id "
+                f"FROM ({rows}) s WHERE NOT EXISTS (SELECT 1 FROM deal_snapshots n WHERE n.snapshot_date IN ({several}) "
+                f"AND n.snapshot_date = s.snapshot_date AND n.deal_id = s.deal_id AND n.batch_id > s.batch_id)")
+
+    @classmethod
+    def _snapshot_scope_sql(cls, scope: dict[str, Any]) -> str:
+        """The condition on deal_snapshots s of `snapshot_rows_in_scope` (true without filters)."""
+        if not any(scope.get(k) for k in cls._SCOPE_KEYS):
+            return "true"
+        return (f"(s.deal_id IN (SELECT deal_id FROM ({cls._deals_sql(scope)})) "
+                f"OR (s.deal_id NOT IN (SELECT deal_id FROM deals) AND len($products) + len($segments) = 0 "
+                f"AND (len($teams) + len($regions) + len($reps) = 0 OR s.owner_rep_id IN ({cls._REPS_IN_SCOPE}))))")
+
+    def snapshot_dates_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> list[date]:
+        """The distinct snapshot dates of `snapshot_rows_in_scope`, oldest first
+        (`metrics.changes.snapshot_dates`)."""
+        sql = f"SELECT DISTINCT snapshot_date FROM deal_snapshots s WHERE {self._snapshot_scope_sql(scope)} ORDER BY 1"
+        return self._bound_frame(sql, self._scope_params(scope), cur)["snapshot_date"].to_list()
+
+    def snapshot_day_rows_in_scope(self, scope: dict[str, Any], day: date,
+                                   cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """The rows of `snapshot_rows_in_scope` of one snapshot date, the latest upload per deal
+        (`metrics.changes.latest_rows`), sorted by deal_id."""
+        sql = (f"SELECT * FROM ({self._latest_snapshots_sql(scope, 's.snapshot_date = CAST($day AS DATE)')}) "
+               f"ORDER BY deal_id")
+        return self._bound_frame(sql, self._scope_params(scope) | {"day": day}, cur)
+
+    # a row in the close-date window's open pipeline (`metrics.changes._in_window`; bounds $pf, $pt)
+    @staticmethod
+    def _in_window_sql(status: str, close: str) -> str:
+        return (f"(coalesce({status} = 'open', false) AND ((CAST($pf AS DATE) IS NULL AND CAST($pt AS DATE) IS NULL) "
+                f"OR ({close} IS NOT NULL AND (CAST($pf AS DATE) IS NULL OR {close} >= CAST($pf AS DATE)) "
+                f"AND (CAST($pt AS DATE) IS NULL OR {close} <= CAST($pt AS DATE)))))")
+
+    def history_reach_on_day_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, day: date,
+                                      cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """deal_id, snapshot_date (= `day`), hist_idx: the furthest open stage the stage history of each
+        deal in scope shows it in by `day` — `metrics.changes.history_reach_by_day` of one day, from
+        `stage_facts` (a stage was entered by a day when its first entry was). Unsorted."""
+        sql = (f"SELECT f.deal_id, CAST($day AS DATE) AS snapshot_date, CAST(max(i.stage_index) AS BIGINT) AS hist_idx "
+               f"FROM stage_facts f JOIN stage_idx i ON i.stage = f.stage "
+               f"WHERE CAST(f.first_at AS DATE) <= CAST($day AS DATE) "
+               f"AND f.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) GROUP BY 1")
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql,
+                                      self._bound(sql, self._scope_params(scope) | {"day": day}))
+
+    _BARS = ("start", "created", "pulled_in", "amount_up", "amount_down", "pushed_out", "won", "lost", "removed", "end")
+
+    def change_deals_in_scope(self, scope: dict[str, Any], from_snapshot: date | None, to_snapshot: date | None,
+                              period_from: date | None, period_to: date | None,
+                              cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """The deals behind the waterfall between two snapshots of the rows in scope (as
+        `snapshot_rows_in_scope`), in the period's close-date window — `metrics.changes.change_deals`:
+        only the two snapshots are read, and only the deals that moved or were in the window's open
+        pipeline at either come back, in its order (bar, |change| descending, deal_id)."""
+        win_a, win_b = self._in_window_sql("a.status", "a.close_date"), self._in_window_sql("b.status", "b.close_date")
+        detail = ("deal_id, owner_rep_id, stage_before, stage_after, status_before, status_after, close_before, "
+                  "close_after, amount_before, amount_after")
+        order = ", ".join(f"'{b}'" for b in self._BARS)   # the fixed bar names, in waterfall order
+        sql = (
+            f"WITH s AS NOT MATERIALIZED ({self._latest_snapshots_sql(scope, 's.snapshot_date IN (CAST($a AS DATE), CAST($b AS DATE))')}), "
+            f"a AS (SELECT * FROM s WHERE snapshot_date = CAST($a AS DATE)), "
+            f"b AS (SELECT * FROM s WHERE snapshot_date = CAST($b AS DATE)), "
+            f"j AS (SELECT coalesce(a.deal_id, b.deal_id) AS deal_id, coalesce(b.owner_rep_id, a.owner_rep_id) AS owner_rep_id, "
+            f"  a.stage AS stage_before, b.stage AS stage_after, a.status AS status_before, b.status AS status_after, "
+            f"  a.close_date AS close_before, b.close_date AS close_after, a.amount AS amount_before, "
+            f"  b.amount AS amount_after, a.deal_id IS NOT NULL AS in_a, b.deal_id IS NOT NULL AS in_b, "
+            f"  {win_a} AS win_a, {win_b} AS win_b, coalesce(a.amount, 0.0) AS amt_a, coalesce(b.amount, 0.0) AS amt_b "
+            f"  FROM a FULL JOIN b ON a.deal_id = b.deal_id WHERE ({win_a}) OR ({win_b})), "
+            f"k AS (SELECT *, CASE WHEN win_a AND win_b AND amt_b - amt_a > 0 THEN 'amount_up' "
+            f"  WHEN win_a AND win_b AND amt_b - amt_a < 0 THEN 'amount_down' WHEN win_a AND win_b THEN NULL "
+            f"  WHEN win_a AND NOT in_b THEN 'removed' WHEN win_a AND status_after = 'won' THEN 'won' "
+            f"  WHEN win_a AND status_after = 'lost' THEN 'lost' WHEN win_a THEN 'pushed_out' "
+            f"  WHEN win_b AND NOT in_a THEN 'created' WHEN win_b THEN 'pulled_in' END AS bar, "
+            f"  CASE WHEN win_a AND win_b THEN amt_b - amt_a WHEN win_a THEN -amt_a WHEN win_b THEN amt_b END AS change "
+            f"  FROM j), "
+            f"u AS (SELECT bar, {detail}, change FROM k WHERE bar IS NOT NULL "
+            f"  UNION ALL SELECT 'start', {detail}, amt_a FROM k WHERE win_a "
+            f"  UNION ALL SELECT 'end', {detail}, amt_b FROM k WHERE win_b) "
+            f"SELECT bar, {detail}, change FROM u ORDER BY list_position([{order}], bar), abs(change) DESC, deal_id"
+        )
+        params = self._scope_params(scope) | {"a": from_snapshot, "b": to_snapshot, "pf": period_from, "pt": period_to}
+        schema = {"bar": pl.String, "deal_id": pl.String, "owner_rep_id": pl.String, "stage_before": pl.String,
+                  "stage_after": pl.String, "status_before": pl.String, "status_after": pl.String,
+                  "close_before": pl.Date, "close_after": pl.Date, "amount_before": pl.Float64,
+                  "amount_after": pl.Float64, "change": pl.Float64}
+        return self._bound_frame(sql, params, cur).cast(schema)
+
+    def snapshot_pipeline_in_scope(self, scope: dict[str, Any], period_from: date | None, period_to: date | None,
+                                   cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """snapshot_date, status, stage, close_month, deals, amount: the rows in scope (as
+        `snapshot_rows_in_scope`) counted per snapshot in the period's open pipeline by stage and month
+        of close, won with a close date in the period, and the rest — `metrics.changes.snapshot_pipeline`
+        (a few hundred rows for the trend, the point-in-time pipeline and the snapshot dates)."""
+        is_open = self._in_window_sql("status", "close_date")
+        is_won = ("(coalesce(status = 'won', false) AND ((CAST($pf AS DATE) IS NULL AND CAST($pt AS DATE) IS NULL) "
+                  "OR (close_date IS NOT NULL AND (CAST($pf AS DATE) IS NULL OR close_date >= CAST($pf AS DATE)) "
+                  "AND (CAST($pt AS DATE) IS NULL OR close_date <= CAST($pt AS DATE)))))")
+        sql = (
+            f"WITH s AS ({self._latest_snapshots_sql(scope)}), "
+            f"c AS (SELECT snapshot_date, stage, close_date, amount, {is_open} AS o, {is_won} AS w FROM s) "
+            f"SELECT snapshot_date, CASE WHEN o THEN 'open' WHEN w THEN 'won' END AS status, "
+            f"CASE WHEN o THEN stage END AS stage, CASE WHEN o THEN CAST(date_trunc('month', close_date) AS DATE) END "
+            f"AS close_month, CAST(count(*) AS BIGINT) AS deals, "
+            f"CAST(sum(CASE WHEN o OR w THEN coalesce(amount, 0.0) ELSE 0.0 END) AS DOUBLE) AS amount "
+            f"FROM c GROUP BY 1, 2, 3, 4"
+        )
+        params = self._scope_params(scope) | {"pf": period_from, "pt": period_to}
+        schema = {"snapshot_date": pl.Date, "status": pl.String, "stage": pl.String, "close_month": pl.Date,
+                  "deals": pl.Int64, "amount": pl.Float64}
+        return self._bound_frame(sql, params, cur).cast(schema)
+
+    def slipped_in_scope(self, scope: dict[str, Any], period_from: date | None, period_to: date | None,
+                         flag_after: int = 3,
+                         cur: duckdb.DuckDBPyConnection | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Pushed close dates of the rows in scope (as `snapshot_rows_in_scope`) over every snapshot, for
+        the deals in the period's open pipeline at one of them, from one pass over them:
+        - owner_rep_id, tracked_deals — `metrics.changes.tracked_by_rep`;
+        - the slipped deals — `metrics.changes.slipped_deals` (same columns and order)."""
+        # with a scope, its rows are a fraction: found once; without one, every row qualifies and each use
+        # reads the table (holding every row would cost more than reading it twice)
+        scoped = any(scope.get(k) for k in self._SCOPE_KEYS)
+        how, last = ("MATERIALIZED", "s") if scoped else ("NOT MATERIALIZED", "deal_snapshots")
+        sql = (
+            f"WITH s AS {how} ({self._latest_snapshots_sql(scope)}), "
+            f"w AS (SELECT DISTINCT deal_id FROM s WHERE {self._in_window_sql('status', 'close_date')}), "
+            f"q AS (SELECT s.*, lag(close_date) OVER p AS prev_close, lag(status) OVER p AS prev_status, "
+            f"  lead(snapshot_date) OVER p IS NULL AS is_last, row_number() OVER p AS from_first "
+            f"  FROM s WHERE deal_id IN (SELECT deal_id FROM w) WINDOW p AS (PARTITION BY deal_id ORDER BY snapshot_date)), "
+            f"per AS (SELECT deal_id, "
+            f"  bool_or(coalesce(status = 'open' AND snapshot_date < (SELECT max(snapshot_date) FROM {last}), false)) "
+            f"  AS open_before, "
+            f"  count(*) AS seen, max(owner_rep_id) FILTER (is_last) AS owner_rep_id, "
+            f"  max(stage) FILTER (is_last) AS stage, max(status) FILTER (is_last) AS status, "
+            f"  max(amount) FILTER (is_last) AS amount, max(close_date) FILTER (from_first = 1) AS first_close_date, "
+            f"  max(close_date) FILTER (is_last) AS last_close_date, "
+            f"  count(*) FILTER (prev_status = 'open' AND close_date > prev_close) AS pushes, "
+            f"  sum(close_date - prev_close) FILTER (prev_status = 'open' AND close_date > prev_close) AS days_pushed, "
+            f"  max(snapshot_date) FILTER (prev_status = 'open' AND close_date > prev_close) AS last_pushed_at "
+            f"  FROM q GROUP BY deal_id), "
+            f"t AS (SELECT * FROM per WHERE open_before AND seen >= 2) "
+            f"SELECT false AS per_rep, deal_id, owner_rep_id, stage, status, amount, first_close_date, last_close_date, "
+            f"  CAST(pushes AS BIGINT) AS pushes, CAST(days_pushed AS BIGINT) AS days_pushed, last_pushed_at, "
+            f"  pushes >= $flag AS flagged, CAST(NULL AS BIGINT) AS tracked_deals FROM t WHERE pushes > 0 "
+            f"UNION ALL SELECT true, NULL, owner_rep_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+            f"  CAST(count(*) AS BIGINT) FROM t GROUP BY owner_rep_id"
+        )
+        params = self._scope_params(scope) | {"pf": period_from, "pt": period_to, "flag": flag_after}
+        both = self._bound_frame(sql, params, cur)
+        tracked = both.filter(pl.col("per_rep")).select("owner_rep_id", pl.col("tracked_deals").cast(pl.Int64))
+        cols = {"deal_id": pl.String, "owner_rep_id": pl.String, "stage": pl.String, "status": pl.String,
+                "amount": pl.Float64, "first_close_date": pl.Date, "last_close_date": pl.Date, "pushes": pl.Int64,
+                "days_pushed": pl.Int64, "last_pushed_at": pl.Date, "flagged": pl.Boolean}
+        slipped = (both.filter(~pl.col("per_rep")).select(list(cols)).cast(cols)
+                   .sort(["pushes", "days_pushed", "deal_id"], descending=[True, True, False]))
+        return tracked, slipped
 
     # the deal columns the data-quality checks read (`metrics.quality`)
     _QUALITY_DEALS = ("deal_id", "name", "account_id", "owner_rep_id", "amount", "status", "created_on", "close_date",

@@ -26,7 +26,7 @@ from metrics import changes
 from metrics.forecast import forecasts, plan_vs_actual
 from metrics.funnel import stalled
 from metrics.leaderboard import leaderboard
-from metrics.quality import CHECKS, quality_issues, quality_score
+from metrics.quality import CHECKS, QualityChecks, quality_check_set, quality_issues, quality_score
 from metrics.schema import conform
 
 DEAL_LISTS: tuple[str, ...] = ("created", "won", "lost", "pushed_out")
@@ -79,6 +79,17 @@ def _with_rep(frame: pl.DataFrame, rep: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def meeting_pair(dates: list[date], from_snapshot: date | None = None,
+                 to_snapshot: date | None = None) -> tuple[date | None, date | None]:
+    """The two snapshots "since the last meeting" compares: the latest taken on or before each given
+    day, else the last snapshot and the one before it (None where there is none)."""
+    dates = sorted(dates)
+    to_day = changes.resolve_snapshot(dates, to_snapshot) if to_snapshot else (dates[-1] if dates else None)
+    earlier = [d for d in dates if to_day is not None and d < to_day]
+    from_day = changes.resolve_snapshot(dates, from_snapshot) if from_snapshot else (earlier[-1] if earlier else None)
+    return from_day, to_day
+
+
 def meeting_agenda(
     *,
     deals: pl.DataFrame,
@@ -87,14 +98,21 @@ def meeting_agenda(
     activities: pl.DataFrame,
     targets: pl.DataFrame,
     stages: pl.DataFrame,
-    stage_history: pl.DataFrame,
-    snapshots: pl.DataFrame,
+    stage_history: pl.DataFrame | None,
+    snapshots: pl.DataFrame | None,
     as_of: date,
     period_from: date | None,
     period_to: date | None,
     from_snapshot: date | None = None,
     to_snapshot: date | None = None,
     limit: int = 15,
+    dates: list[date] | None = None,
+    change_deals: pl.DataFrame | None = None,
+    reach: pl.DataFrame | None = None,
+    accuracy: pl.DataFrame | None = None,
+    stays: pl.DataFrame | None = None,
+    entries: pl.DataFrame | None = None,
+    checks: QualityChecks | None = None,
 ) -> Agenda:
     """The meeting agenda gathers what a weekly sales meeting walks through: what changed in the
     pipeline since the last meeting, the leaderboard, forecast versus plan, stalled deals and the
@@ -105,19 +123,24 @@ def meeting_agenda(
     accurate on past snapshots (stage-weighted until three snapshots could be checked).
     `activities` may be empty: the agenda shows no activity counts. Lists hold the `limit`
     (default 15) largest rows; `totals` and `sums` give what is behind them.
+
+    Pre-aggregated inputs may stand in for the snapshots and the stage history (same result):
+    `dates` (the snapshot dates), `change_deals` (`metrics.changes.change_deals` of the pair
+    `meeting_pair` picks), `accuracy` (`metrics.changes.forecast_accuracy` of the period), `reach`
+    (`metrics.funnel.history_reach`, for the forecasts), `stays` and `entries` (for the stalled
+    deals, as `metrics.funnel.stalled` takes them) and `checks` (`metrics.quality.quality_check_set`
+    of the deals at `as_of` with these snapshots).
     """
     deal_names, rep = _names(deals, reps, accounts)
-    dates = changes.snapshot_dates(snapshots)
-    to_day = changes.resolve_snapshot(dates, to_snapshot) if to_snapshot else (dates[-1] if dates else None)
-    earlier = [d for d in dates if to_day is not None and d < to_day]
-    from_day = changes.resolve_snapshot(dates, from_snapshot) if from_snapshot else (earlier[-1] if earlier else None)
+    dates = changes.snapshot_dates(snapshots) if dates is None else sorted(dates)
+    from_day, to_day = meeting_pair(dates, from_snapshot, to_snapshot)
     change = None
     lists: dict[str, pl.DataFrame] = {}
     totals: dict[str, int] = {}
     sums: dict[str, float] = {}
     if from_day is not None and to_day is not None and from_day != to_day:
         change = changes.pipeline_change(snapshots, from_snapshot=from_day, to_snapshot=to_day,
-                                         period_from=period_from, period_to=period_to)
+                                         period_from=period_from, period_to=period_to, deals=change_deals)
         for bar in DEAL_LISTS:
             rows = change.deals_of(bar).join(deal_names, on="deal_id", how="left")
             rows = _with_rep(rows, rep).with_columns(pl.coalesce("name", "deal_id").alias("name"))
@@ -136,17 +159,18 @@ def meeting_agenda(
     plan = plan_rows.row(0, named=True) if plan_rows.height else {}
     bounded = period_from is not None and period_to is not None
     if bounded:
-        fc = forecasts(deals, stage_history, stages, as_of=as_of, period_from=period_from, period_to=period_to)
+        fc = forecasts(deals, stage_history, stages, as_of=as_of, period_from=period_from, period_to=period_to,
+                       reach=reach)
         fc = fc.select("method", "won_to_date", "forecast", "forecast_low", "forecast_high")
-        acc = changes.forecast_accuracy(deals, stage_history, stages, snapshots, as_of=as_of,
-                                        period_from=period_from, period_to=period_to)
+        acc = accuracy if accuracy is not None else changes.forecast_accuracy(
+            deals, stage_history, stages, snapshots, as_of=as_of, period_from=period_from, period_to=period_to)
     else:
         fc = pl.DataFrame(schema={"method": pl.String, "won_to_date": pl.Float64, "forecast": pl.Float64,
                                   "forecast_low": pl.Float64, "forecast_high": pl.Float64})
         acc = pl.DataFrame(schema=changes.ACCURACY_SCHEMA)
     best = changes.best_method(acc)
 
-    stuck = stalled(deals, stage_history, stages, as_of=as_of)
+    stuck = stalled(deals, stage_history, stages, as_of=as_of, stays=stays, entries=entries)
     totals["stalled"] = stuck.height
     sums["stalled"] = float(stuck["amount"].fill_null(0.0).sum())
     stuck = _with_rep(stuck.join(deal_names.select("deal_id", "account"), on="deal_id", how="left"), rep)
@@ -154,7 +178,9 @@ def meeting_agenda(
                                      "owner_rep_id", "rep", "stage", "amount", "days_in_stage", "threshold_days",
                                      "over_by_days")
 
-    issues = quality_issues(deals, stage_history, stages, as_of=as_of, snapshots=snapshots)
+    if checks is None:
+        checks = quality_check_set(deals, stage_history, stages, as_of=as_of, snapshots=snapshots)
+    issues = quality_issues(deals, stage_history, stages, as_of=as_of, checks=checks)
     info = conform(deals, "deals").select("deal_id", "status", "amount").unique("deal_id", keep="first")
     issues = _with_rep(issues.join(info, on="deal_id", how="left").join(deal_names.select("deal_id", "name"),
                                                                       on="deal_id", how="left"), rep)
@@ -178,7 +204,7 @@ def meeting_agenda(
         .select("deal_id", pl.coalesce("name", "deal_id").alias("name"), "owner_rep_id", "rep", "status", "amount",
                 "check", "value")
     )
-    score = quality_score(deals, stage_history, stages, as_of=as_of, snapshots=snapshots)["score"].item()
+    score = quality_score(deals, stage_history, stages, as_of=as_of, checks=checks)["score"].item()
     return Agenda(
         as_of=as_of, period_from=period_from, period_to=period_to, snapshots=tuple(dates), change=change,
         deal_lists=lists, leaderboard=board, plan=plan, forecasts=fc, accuracy=changes.forecast_mape(acc),
@@ -187,4 +213,4 @@ def meeting_agenda(
     )
 
 
-__all__ = ["Agenda", "DEAL_LISTS", "meeting_agenda"]
+__all__ = ["Agenda", "DEAL_LISTS", "meeting_agenda", "meeting_pair"]

@@ -164,12 +164,13 @@ class PipelineChange:
 
 
 def pipeline_change(
-    snapshots: pl.DataFrame,
+    snapshots: pl.DataFrame | None,
     *,
     from_snapshot: date | None,
     to_snapshot: date | None,
     period_from: date | None = None,
     period_to: date | None = None,
+    deals: pl.DataFrame | None = None,
 ) -> PipelineChange:
     """The pipeline change between two snapshots is a waterfall from the open pipeline closing in
     the period at the first snapshot to the same at the second, through what was created, pulled
@@ -182,6 +183,31 @@ def pipeline_change(
 
     Returns a `PipelineChange`: `bars` (bar, kind "total"/"increase"/"decrease", amount ≥ 0 for
     the moves, signed, deals) and `deals` (the deals behind each bar, start and end included).
+    `deals` may be given instead of `snapshots`: the `deals` of this function for the same
+    arguments, worked out elsewhere (the bars are summed from it; same result).
+    """
+    if deals is None:
+        deals = change_deals(snapshots, from_snapshot=from_snapshot, to_snapshot=to_snapshot,
+                             period_from=period_from, period_to=period_to)
+    return PipelineChange(from_snapshot, to_snapshot, _bars(deals), deals)
+
+
+def change_deals(
+    snapshots: pl.DataFrame,
+    *,
+    from_snapshot: date | None,
+    to_snapshot: date | None,
+    period_from: date | None = None,
+    period_to: date | None = None,
+) -> pl.DataFrame:
+    """The deals behind the pipeline change between two snapshots: one row per bar and deal that
+    moved the period's open pipeline from the first snapshot to the second, and one per deal in it
+    at either (the "start" and "end" bars). See `pipeline_change` for the bars.
+
+    Columns: bar, deal_id, owner_rep_id (at the second snapshot, else the first), stage_before,
+    stage_after, status_before, status_after, close_before, close_after, amount_before,
+    amount_after, change (signed; start and end: the amount). Sorted by bar (BARS order), then
+    |change| descending, then deal_id.
     """
     rows = latest_rows(snapshots)
     a = _at(rows, from_snapshot).rename({c: f"{c}_before" for c in _SNAP_COLS if c != "deal_id"})
@@ -225,12 +251,17 @@ def pipeline_change(
     start = both.filter(win_a).select(pl.lit("start").alias("bar"), *detail, pl.col("_amt_a").alias("change"))
     end = both.filter(win_b).select(pl.lit("end").alias("bar"), *detail, pl.col("_amt_b").alias("change"))
     order = pl.DataFrame({"bar": list(BARS), "_order": list(range(len(BARS)))})
-    deals = (
+    return (
         pl.concat([start, moves, end], how="vertical")
         .join(order, on="bar", how="left")
         .sort("_order", pl.col("change").abs(), "deal_id", descending=[False, True, False])
         .drop("_order")
     )
+
+
+def _bars(deals: pl.DataFrame) -> pl.DataFrame:
+    """The waterfall's bars (bar, kind, amount, signed, deals in BARS order) of `change_deals`."""
+    order = pl.DataFrame({"bar": list(BARS), "_order": list(range(len(BARS)))})
     sums = deals.group_by("bar").agg(
         pl.col("change").sum().alias("signed"), pl.len().cast(pl.Int64).alias("deals")
     )
@@ -243,10 +274,9 @@ def pipeline_change(
         .with_columns(pl.col("signed").fill_null(0.0), pl.col("deals").fill_null(0))
         .select("bar", kind.alias("kind"), pl.col("signed").abs().alias("amount"), "signed", "deals")
     )
-    bars = bars.with_columns(
+    return bars.with_columns(
         pl.when(pl.col("kind") == "total").then(pl.col("signed")).otherwise(pl.col("amount")).alias("amount")
     )
-    return PipelineChange(from_snapshot, to_snapshot, bars, deals)
 
 
 def change_summary(change: PipelineChange) -> dict[str, Any]:
@@ -395,11 +425,34 @@ def slipped_by_rep(
     """
     rows, last_day = _prepared(snapshots, from_snapshot, to_snapshot, period_from, period_to)
     tracked, slipped = _slipped(rows, last_day, flag_after)
-    return _per_rep(tracked, slipped)
+    return _per_rep(_tracked_counts(tracked), slipped)
 
 
-def _per_rep(tracked: pl.DataFrame, slipped: pl.DataFrame) -> pl.DataFrame:
-    counts = tracked.group_by("owner_rep_id").agg(pl.len().cast(pl.Int64).alias("tracked_deals"))
+def tracked_by_rep(
+    snapshots: pl.DataFrame,
+    *,
+    from_snapshot: date | None = None,
+    to_snapshot: date | None = None,
+    period_from: date | None = None,
+    period_to: date | None = None,
+) -> pl.DataFrame:
+    """Tracked deals per rep are the deals whose close date could be seen to move: in the period's
+    pipeline at one of the considered snapshots at least, open at one before the last of them and
+    shown again by a later one; each counts for its owner at the latest snapshot showing it (see
+    `slipped_by_rep`).
+
+    Columns: owner_rep_id, tracked_deals. Reps without a tracked deal are absent; unsorted.
+    """
+    rows, last_day = _prepared(snapshots, from_snapshot, to_snapshot, period_from, period_to)
+    return _tracked_counts(_tracked(rows.sort("deal_id", "snapshot_date"), last_day))
+
+
+def _tracked_counts(tracked: pl.DataFrame) -> pl.DataFrame:
+    return tracked.group_by("owner_rep_id").agg(pl.len().cast(pl.Int64).alias("tracked_deals"))
+
+
+def _per_rep(counts: pl.DataFrame, slipped: pl.DataFrame) -> pl.DataFrame:
+    counts = counts.select("owner_rep_id", pl.col("tracked_deals").cast(pl.Int64))
     per_rep = slipped.group_by("owner_rep_id").agg(
         pl.len().cast(pl.Int64).alias("slipped_deals"), pl.col("pushes").sum().cast(pl.Int64),
         pl.col("days_pushed").sum().cast(pl.Int64), pl.col("flagged").sum().cast(pl.Int64).alias("flagged_deals"),
@@ -418,31 +471,68 @@ def _per_rep(tracked: pl.DataFrame, slipped: pl.DataFrame) -> pl.DataFrame:
 
 
 def slipped_close_dates(
-    snapshots: pl.DataFrame,
+    snapshots: pl.DataFrame | None,
     *,
     from_snapshot: date | None = None,
     to_snapshot: date | None = None,
     period_from: date | None = None,
     period_to: date | None = None,
     flag_after: int = 3,
+    tracked: pl.DataFrame | None = None,
+    slipped: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Slipped close dates gives both views of pushed close dates in one pass: per rep and per deal.
 
-    Returns (`slipped_by_rep(...)`, `slipped_deals(...)`) for the same arguments.
+    Returns (`slipped_by_rep(...)`, `slipped_deals(...)`) for the same arguments. `tracked`
+    (`tracked_by_rep(...)`) and `slipped` (`slipped_deals(...)`) of the same arguments may be given
+    instead of `snapshots` (same result).
     """
+    if tracked is not None and slipped is not None:
+        return _per_rep(tracked, slipped), slipped
     rows, last_day = _prepared(snapshots, from_snapshot, to_snapshot, period_from, period_to)
-    tracked, slipped = _slipped(rows, last_day, flag_after)
-    return _per_rep(tracked, slipped), slipped
+    found, slipped = _slipped(rows, last_day, flag_after)
+    return _per_rep(_tracked_counts(found), slipped), slipped
 
 
 # ----------------------------------------------------------------------------- point in time
-def pipeline_at(
+def snapshot_pipeline(
     snapshots: pl.DataFrame,
+    *,
+    period_from: date | None = None,
+    period_to: date | None = None,
+) -> pl.DataFrame:
+    """The snapshot pipeline counts, at every snapshot, the deals in the period's open pipeline by
+    stage and month of expected close, the deals won with a close date in the period, and the rest.
+
+    One row per snapshot_date and group: status "open" (open, close date in the period; by stage
+    and close_month, the first day of the close date's month), "won" (won, close date in the
+    period; stage and close_month null) or null (every other row of that snapshot; amount 0).
+    Every snapshot date with a row is present. Columns: snapshot_date, status, stage, close_month,
+    deals, amount (missing amounts count as 0). Unsorted.
+    """
+    rows = latest_rows(snapshots)
+    is_open = _in_window("status", "close_date", period_from, period_to)
+    is_won = (pl.col("status") == WON).fill_null(False) & within(pl.col("close_date"), period_from, period_to)
+    group = rows.select(
+        "snapshot_date",
+        pl.when(is_open).then(pl.lit(OPEN)).when(is_won).then(pl.lit(WON)).otherwise(pl.lit(None, pl.String))
+        .alias("status"),
+        pl.when(is_open).then(pl.col("stage")).alias("stage"),
+        pl.when(is_open).then(pl.col("close_date").dt.truncate("1mo")).alias("close_month"),
+        pl.when(is_open | is_won).then(pl.col("amount").fill_null(0.0)).otherwise(0.0).alias("amount"),
+    )
+    return group.group_by("snapshot_date", "status", "stage", "close_month").agg(
+        pl.len().cast(pl.Int64).alias("deals"), pl.col("amount").sum().cast(pl.Float64))
+
+
+def pipeline_at(
+    snapshots: pl.DataFrame | None,
     stages: pl.DataFrame | None = None,
     *,
     snapshot: date | None = None,
     period_from: date | None = None,
     period_to: date | None = None,
+    grouped: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The point-in-time pipeline is the open pipeline as it stood at a snapshot, by stage and by
     month of expected close.
@@ -452,15 +542,24 @@ def pipeline_at(
     stage the pipeline does not know) and sort in pipeline order.
 
     Columns: snapshot_date, stage, stage_index, close_month (first day; null without close date),
-    deals, amount. Sorted by snapshot_date, stage_index, close_month.
+    deals, amount. Sorted by snapshot_date, stage_index, close_month. `grouped`
+    (`snapshot_pipeline(...)` of the same snapshots and period) may be given instead of `snapshots`
+    (same result).
     """
-    rows = latest_rows(snapshots)
-    if snapshot is not None:
-        rows = rows.filter(pl.col("snapshot_date") == snapshot)
-    live = rows.filter(_in_window("status", "close_date", period_from, period_to))
-    out = live.group_by("snapshot_date", "stage", pl.col("close_date").dt.truncate("1mo").alias("close_month")).agg(
-        pl.len().cast(pl.Int64).alias("deals"), pl.col("amount").fill_null(0.0).sum().alias("amount")
-    )
+    if grouped is not None:
+        out = grouped.filter(pl.col("status") == OPEN).select("snapshot_date", "stage", "close_month", "deals",
+                                                               "amount")
+        if snapshot is not None:
+            out = out.filter(pl.col("snapshot_date") == snapshot)
+    else:
+        rows = latest_rows(snapshots)
+        if snapshot is not None:
+            rows = rows.filter(pl.col("snapshot_date") == snapshot)
+        live = rows.filter(_in_window("status", "close_date", period_from, period_to))
+        out = live.group_by("snapshot_date", "stage",
+                            pl.col("close_date").dt.truncate("1mo").alias("close_month")).agg(
+            pl.len().cast(pl.Int64).alias("deals"), pl.col("amount").fill_null(0.0).sum().alias("amount")
+        )
     if stages is not None:
         idx = open_stages(stages).select("stage", "stage_index")
         out = out.join(idx, on="stage", how="left")
@@ -472,11 +571,12 @@ def pipeline_at(
 
 
 def pipeline_trend(
-    snapshots: pl.DataFrame,
+    snapshots: pl.DataFrame | None,
     targets: pl.DataFrame | None = None,
     *,
     period_from: date | None = None,
     period_to: date | None = None,
+    grouped: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The pipeline trend shows, at every snapshot, the open pipeline closing in the period and its
     coverage of the revenue target still to win.
@@ -487,17 +587,27 @@ def pipeline_trend(
     scopes (company, else reps, else teams).
 
     Columns: snapshot_date, open_deals, open_pipeline, won_deals, won_revenue, target, remaining,
-    coverage. Sorted by snapshot_date.
+    coverage. Sorted by snapshot_date. `grouped` (`snapshot_pipeline(...)` of the same snapshots and
+    period) may be given instead of `snapshots` (same result; sums of amounts up to rounding).
     """
-    rows = latest_rows(snapshots)
     target = total_target(targets, period_from, period_to) if targets is not None else None
-    is_open = _in_window("status", "close_date", period_from, period_to)
-    is_won = (pl.col("status") == WON).fill_null(False) & within(pl.col("close_date"), period_from, period_to)
-    amount = pl.col("amount").fill_null(0.0)
-    per = rows.group_by("snapshot_date").agg(
-        is_open.sum().cast(pl.Int64).alias("open_deals"), amount.filter(is_open).sum().alias("open_pipeline"),
-        is_won.sum().cast(pl.Int64).alias("won_deals"), amount.filter(is_won).sum().alias("won_revenue"),
-    )
+    if grouped is not None:
+        is_open, is_won = pl.col("status") == OPEN, pl.col("status") == WON
+        per = grouped.group_by("snapshot_date").agg(
+            pl.col("deals").filter(is_open).sum().cast(pl.Int64).alias("open_deals"),
+            pl.col("amount").filter(is_open).sum().cast(pl.Float64).alias("open_pipeline"),
+            pl.col("deals").filter(is_won).sum().cast(pl.Int64).alias("won_deals"),
+            pl.col("amount").filter(is_won).sum().cast(pl.Float64).alias("won_revenue"),
+        )
+    else:
+        rows = latest_rows(snapshots)
+        is_open = _in_window("status", "close_date", period_from, period_to)
+        is_won = (pl.col("status") == WON).fill_null(False) & within(pl.col("close_date"), period_from, period_to)
+        amount = pl.col("amount").fill_null(0.0)
+        per = rows.group_by("snapshot_date").agg(
+            is_open.sum().cast(pl.Int64).alias("open_deals"), amount.filter(is_open).sum().alias("open_pipeline"),
+            is_won.sum().cast(pl.Int64).alias("won_deals"), amount.filter(is_won).sum().alias("won_revenue"),
+        )
     tgt = pl.lit(target, dtype=pl.Float64)
     remaining = pl.max_horizontal(tgt - pl.col("won_revenue"), pl.lit(0.0))
     return (
@@ -715,5 +825,6 @@ def best_method(accuracy: pl.DataFrame, *, min_snapshots: int = MIN_ACCURACY_SNA
 __all__ = [
     "ACCURACY_SCHEMA", "BARS", "MIN_ACCURACY_SNAPSHOTS", "METHODS", "PipelineChange", "pipeline_change", "change_summary", "latest_rows", "snapshot_dates",
     "resolve_snapshot", "close_date_pushes", "slipped_deals", "slipped_by_rep", "slipped_close_dates", "pipeline_at", "pipeline_trend",
+    "change_deals", "tracked_by_rep", "snapshot_pipeline",
     "infer_stage_history", "deals_at_snapshot", "history_reach_by_day", "forecast_accuracy", "forecast_mape", "best_method",
 ]

@@ -6,9 +6,13 @@ The close-date window is the filters' period; the scope (team, region, rep, prod
 applied in DuckDB. Deals deleted in the CRM (in older snapshots, gone from the deals table) are
 kept when their snapshot owner is in scope, so the "removed" bar can show them.
 
-Read the cheap way: the snapshot rows come sorted, so `metrics.changes.latest_rows` keeps the latest
-upload per date and deal in one pass (and every metric after it sees them already reduced); deal and
-account names are fetched only for the deals the tables list.
+Read the cheap way: no snapshot row is handed to polars. DuckDB counts the snapshots per date, stage
+and close month (`Store.snapshot_pipeline_in_scope`: the dates, the trend and the point-in-time
+pipeline), reads only the two compared snapshots for the waterfall and returns only the deals behind
+its bars (`change_deals_in_scope`), and finds the pushed close dates in one pass over the snapshots,
+returning the slipped deals and the tracked deals per rep (`slipped_in_scope`); the metrics in
+`metrics.changes` take these as stand-ins. Deal and account names are fetched only for the deals the
+tables list.
 """
 from __future__ import annotations
 
@@ -64,13 +68,17 @@ def compute(store: Any, f: Filters, from_snapshot: date | None = None, to_snapsh
     n_deals, currencies = store.deal_currencies_in_scope(scope, cur)
     reps_in_scope, targets, stages = store.reps_in_scope(scope, cur), store.targets_in_scope(scope, cur), \
         store.stages_frame(cur)
-    snaps = changes.latest_rows(store.snapshot_rows_in_scope(scope, cur))
-    dates = tuple(changes.snapshot_dates(snaps))
+    window = {"period_from": f.period_from, "period_to": f.period_to}
+    # per snapshot, the open pipeline by stage and close month, the won deals and the rest: the dates,
+    # the trend and the point-in-time pipeline come from these few hundred rows
+    grouped = store.snapshot_pipeline_in_scope(scope, f.period_from, f.period_to, cur)
+    dates = tuple(sorted(grouped["snapshot_date"].unique().to_list()))
     stage_order = tuple(open_stages(stages)["stage"].to_list())
     a, b = pick(dates, from_snapshot, to_snapshot)
-    window = {"period_from": f.period_from, "period_to": f.period_to}
-    change = changes.pipeline_change(snaps, from_snapshot=a, to_snapshot=b, **window)
-    by_rep, slipped = changes.slipped_close_dates(snaps, **window)
+    change = changes.pipeline_change(None, from_snapshot=a, to_snapshot=b, **window,
+                                     deals=store.change_deals_in_scope(scope, a, b, f.period_from, f.period_to, cur))
+    tracked, slipped = store.slipped_in_scope(scope, f.period_from, f.period_to, cur=cur)
+    by_rep, slipped = changes.slipped_close_dates(None, **window, tracked=tracked, slipped=slipped)
     listed = pl.concat([change.deals["deal_id"], slipped["deal_id"]]).unique().to_list()
     names = store.deal_names_in_scope(scope, listed, cur)
     reps = reps_in_scope.select("rep_id", pl.col("name").alias("rep"))
@@ -82,7 +90,7 @@ def compute(store: Any, f: Filters, from_snapshot: date | None = None, to_snapsh
         pl.coalesce("name", "deal_id").alias("name"), pl.coalesce("rep", "owner_rep_id").alias("rep"))
     by_rep = by_rep.join(reps, left_on="owner_rep_id", right_on="rep_id", how="left")
     return HistoryView(
-        empty=n_deals == 0 and snaps.height == 0,
+        empty=n_deals == 0 and grouped.height == 0,
         dates=dates, from_snapshot=a, to_snapshot=b, currency=currencies[0] if len(currencies) == 1 else None,
         bars=change.bars,
         deals=deals.select("bar", "deal_id", "name", "account", "owner", "stage_before", "stage_after", "close_before",
@@ -92,8 +100,8 @@ def compute(store: Any, f: Filters, from_snapshot: date | None = None, to_snapsh
             "flagged_deals", "slip_rate"),
         slipped_deals=slipped.select("deal_id", "name", "account", "rep", "stage", "amount", "first_close_date",
                                      "last_close_date", "pushes", "days_pushed", "flagged"),
-        at_snapshot=changes.pipeline_at(snaps, stages, **window),
-        trend=changes.pipeline_trend(snaps, targets, **window),
+        at_snapshot=changes.pipeline_at(None, stages, **window, grouped=grouped),
+        trend=changes.pipeline_trend(None, targets, **window, grouped=grouped),
         stages=stage_order,
     )
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import polars as pl
 
-from metrics.agenda import Agenda, meeting_agenda
+from metrics import changes, quality
+from metrics._common import open_stages
+from metrics.agenda import Agenda, meeting_agenda, meeting_pair
 from ui.filters import Filters
-from ui.views import load, scope_of
+from ui.views import empty, load, scope_of
 from ui.views.history import single_currency
 
 
@@ -28,19 +30,65 @@ class MeetingView:
 
 
 def compute(store: Any, f: Filters) -> MeetingView:
-    """The meeting agenda for the filters (last two snapshots, the period's close dates)."""
+    """The meeting agenda for the filters (last two snapshots, the period's close dates).
+
+    Neither the stage history nor the snapshots are loaded: the agenda gets what the other pages
+    read in their place (`metrics.agenda.meeting_agenda`'s stand-ins): the waterfall's deals from the
+    two compared snapshots (as the History page), the history's reach and one snapshot at a time
+    for the forecasts' accuracy (as the Forecast page), the completed stays and current stage
+    entries for the stalled deals (as the Funnel page) and the quality checks from the stage
+    coverage and last open snapshots (as the Data page). Deals come with only the columns read."""
     # activities are not loaded: the slides show no activity counts (the leaderboard ranks by revenue)
-    fr = load(store, f, tables=("deals", "reps", "accounts", "targets", "stage_history"))
-    snaps = store.snapshots_with_removed_in_scope(scope_of(f), store.cursor())
+    cur, scope = store.cursor(), scope_of(f)
+    fr = load(store, f, tables=("reps", "accounts", "targets"))
+    deals = store.deal_facts_in_scope(scope, cur, columns=_DEAL_COLUMNS)
+    idx = open_stages(fr.stages)
+    dates = store.snapshot_dates_in_scope(scope, cur)
+    pair = meeting_pair(dates)
+    change_deals = store.change_deals_in_scope(scope, *pair, f.period_from, f.period_to, cur) \
+        if None not in pair and pair[0] != pair[1] else None
+    reach = accuracy = None
+    if f.bounded:
+        end = min(f.period_to, f.as_of)
+        days = [d for d in dates if d < end and d <= f.as_of] if end >= f.period_from else []
+        reach = store.history_reach_in_scope(scope, idx, cur)
+        accuracy = _accuracy(store, scope, deals, fr.stages, idx, days, f, cur)
+    checks = quality.quality_check_set(
+        deals, empty("stage_history"), fr.stages, as_of=f.as_of, coverage=store.stage_coverage_in_scope(scope, idx, cur),
+        last_open=store.last_open_snapshots_in_scope(scope, cur))
     agenda = meeting_agenda(
-        deals=fr.deals, reps=fr.reps, accounts=fr.accounts, activities=fr.activities, targets=fr.targets,
-        stages=fr.stages, stage_history=fr.stage_history, snapshots=snaps, as_of=f.as_of,
-        period_from=f.period_from, period_to=f.period_to,
+        deals=deals, reps=fr.reps, accounts=fr.accounts, activities=fr.activities, targets=fr.targets,
+        stages=fr.stages, stage_history=None, snapshots=None, as_of=f.as_of,
+        period_from=f.period_from, period_to=f.period_to, dates=dates, change_deals=change_deals, reach=reach,
+        accuracy=accuracy, stays=store.completed_stays_in_scope(scope, idx, cur),
+        entries=store.current_stage_entries_in_scope(scope, f.as_of, cur), checks=checks,
     )
     board = agenda.leaderboard
     ranks = dict(zip(board["rep_id"].to_list(), board["rank"].to_list(), strict=True))
-    return MeetingView(empty=fr.deals.height == 0, currency=single_currency(fr.deals), agenda=agenda,
+    return MeetingView(empty=deals.height == 0, currency=single_currency(deals), agenda=agenda,
                        ranks=_complete(ranks, agenda))
+
+
+# the deal columns the agenda reads: the facts of the leaderboard, plan and forecasts, and the name and
+# batch of the stalled and hygiene lists
+_DEAL_COLUMNS = ("deal_id", "name", "account_id", "owner_rep_id", "product", "amount", "currency", "stage", "status",
+                 "created_on", "close_date", "closed_on", "probability", "batch_id")
+
+
+def _accuracy(store: Any, scope: dict, deals: pl.DataFrame, stages: pl.DataFrame, idx: pl.DataFrame,
+              days: list, f: Filters, cur: Any) -> pl.DataFrame:
+    """`metrics.changes.forecast_accuracy` of the period, one snapshot (its rows and the history's reach
+    by its day) read at a time: each snapshot's forecasts depend on that snapshot alone, so the rows
+    are the same, in the same order."""
+    window = {"as_of": f.as_of, "period_from": f.period_from, "period_to": f.period_to}
+    frames = [changes.forecast_accuracy(deals, None, stages, store.snapshot_day_rows_in_scope(scope, day, cur),
+                                        reaches=store.history_reach_on_day_in_scope(scope, idx, day, cur), **window)
+              for day in days]
+    if not frames:
+        return changes.forecast_accuracy(deals, None, stages, empty("deal_snapshots"), **window,
+                                         reaches=pl.DataFrame(schema={"deal_id": pl.String, "snapshot_date": pl.Date,
+                                                                      "hist_idx": pl.Int64}))
+    return pl.concat(frames, how="vertical").sort("snapshot_date", "method")
 
 
 def _complete(ranks: dict[str, int], agenda: Agenda) -> dict[str, int]:
