@@ -57,8 +57,10 @@ def test_deal_facts_narrowed_to_some_columns(demo):
     cols = ("amount", "status", "closed_on")
     _same(demo.deal_facts_in_scope(scope, columns=cols), demo.deals_in_scope(scope).select(cols),
           list(cols))
+    named = ("deal_id", "name", "batch_id")        # the Meeting page's extra columns
+    _same(demo.deal_facts_in_scope(scope, columns=named), demo.deals_in_scope(scope).select(named), ["deal_id"])
     with pytest.raises(ValueError):
-        demo.deal_facts_in_scope(scope, columns=("name",))
+        demo.deal_facts_in_scope(scope, columns=("lost_reason",))
 
 
 # ------------------------------------------------------------------ forecast: generated data
