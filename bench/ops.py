@@ -60,6 +60,7 @@ def _pandas_csv(path: Path, columns: dict[str, str]):
 
 def run_import(op: str, scale: str, runs: int, **_: Any) -> dict[str, Any]:
     from data.ingest import read as rd
+    from data.connection import db_settings
     from data.ingest.pipeline import import_file
     from data.store import Store
     from bench import sql
@@ -76,7 +77,7 @@ def run_import(op: str, scale: str, runs: int, **_: Any) -> dict[str, Any]:
     def setup() -> Store:
         dbs.remove(db)
         dbs.copy(src, db)
-        return Store(db)
+        return Store(db, settings=db_settings())       # as the Data page opens it
 
     as_of = load_meta(scale).as_of_date
     t = measure.timed(lambda store: import_file(store, path, as_of=as_of), runs, setup=setup,
@@ -137,11 +138,12 @@ def _profile(fn, out: Path) -> str | None:
 
 def run_view(op: str, scale: str, runs: int, view: str, filter: str, profile: bool = False, **_: Any) -> dict[str, Any]:
     from bench import floor, pandas_peer
+    from data.connection import db_settings
     from data.store import Store
 
     meta = load_meta(scale)
     f = filters(filter, meta.as_of_date)
-    store = Store(dbs.build(scale, "full"))
+    store = Store(dbs.build(scale, "full"), settings=db_settings())     # as the app opens it
     module = importlib.import_module(f"ui.views.{view}")
     t = measure.timed(lambda: module.compute(store, f), runs, warmup=1)
     out: dict[str, Any] = {

@@ -12,6 +12,9 @@ MARK = "BENCH_RESULT "
 
 
 def main(argv: list[str]) -> int:
+    from ui import allocators
+
+    allocators.configure()   # DuckDB's allocator set as the app sets it (app.py), before DuckDB loads
     spec = json.loads(argv[0])
     kind = spec.pop("kind")
     try:

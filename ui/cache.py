@@ -11,34 +11,15 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from data.connection import db_settings
 from data.ingest.problems import ImportProblem
 from data.store import Store
-
-
-# The app's DuckDB budget: its buffer pool (cached table blocks and query state, which DuckDB would
-# otherwise let grow to 80% of the machine's RAM) stays under DB_MEMORY_LIMIT, spilling to
-# <database>.tmp beyond it; its allocator purges freed memory in a background thread. A dashboard's
-# queries read aggregates and fit; an import through the Data page runs under the same limit.
-DB_MEMORY_LIMIT = "512MB"
-
-
-def db_settings(environ: Any = None) -> dict[str, Any]:
-    """The app's DuckDB settings: memory limit from $SALESCOPE_DB_MEMORY (a DuckDB size such as
-    '1GB'; default DB_MEMORY_LIMIT), threads from $SALESCOPE_DB_THREADS (default: one per core)."""
-    import os
-
-    env = os.environ if environ is None else environ
-    threads = (env.get("SALESCOPE_DB_THREADS") or "").strip()
-    if threads and not (threads.isdigit() and int(threads) > 0):
-        raise ValueError(f"SALESCOPE_DB_THREADS must be a whole number of threads (1 or more), not {threads!r}")
-    return {"memory_limit": (env.get("SALESCOPE_DB_MEMORY") or "").strip() or DB_MEMORY_LIMIT,
-            "threads": int(threads) if threads else None, "allocator_background_threads": True}
 
 
 @st.cache_resource
 def store() -> Store:
     """One DuckDB connection per process (path from $SALESCOPE_DB or data/salescope.duckdb), with
-    the app's memory settings (`db_settings`)."""
+    the app's memory settings (`data.connection.db_settings`)."""
     return Store(settings=db_settings())
 
 
