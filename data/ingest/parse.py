@@ -56,6 +56,9 @@ _MISSING_WORDS: frozenset[str] = NULL_TOKENS | {"unknown", "未知", "bilinmiyor
 _INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
 _ODD_SPACE = r"\s{2,}|[^\S ]"
 _MOSTLY_UNIQUE_MIN_ROWS = 50_000
+# clean_text cleans the distinct values only of a column this long with at most one distinct value
+# per this many rows (HyperLogLog estimate); below that, mapping back costs more than it saves
+_FEW_DISTINCT_MIN_ROWS, _FEW_DISTINCT_RATIO = 50_000, 1000
 _YEAR_MIN, _YEAR_MAX = 1900, 2100
 
 
@@ -90,11 +93,19 @@ def _clean_column(frame: pl.DataFrame, source: str, target: str, tokens: frozens
 def clean_text(s: pl.Series) -> pl.Series:
     """Strip, turn NBSP and other odd spaces into one space, drop zero-width characters, null tokens -> null.
 
-    Case is kept. The function is idempotent.
+    Case is kept. The function is idempotent. Each value is cleaned on its own, so a long column of few
+    distinct values (owners, activity types, outcomes) has only those cleaned and mapped back.
     """
     raw = s if s.dtype == pl.String else s.cast(pl.String)
-    frame = _clean_column(raw.rename("raw").to_frame(), "raw", "v", NULL_TOKENS)
-    return frame["v"].rename(s.name)
+    if raw.len() >= _FEW_DISTINCT_MIN_ROWS and raw.approx_n_unique() * _FEW_DISTINCT_RATIO <= raw.len():
+        distinct = raw.unique()
+        return raw.replace_strict(distinct, _clean_values(distinct), return_dtype=pl.String).rename(s.name)
+    return _clean_values(raw).rename(s.name)
+
+
+def _clean_values(raw: pl.Series) -> pl.Series:
+    """`clean_text` of a String series, value by value over the whole series."""
+    return _clean_column(raw.rename("raw").to_frame(), "raw", "v", NULL_TOKENS)["v"]
 
 
 def _mostly_unique(raw: pl.Series) -> bool:
