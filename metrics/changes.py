@@ -543,23 +543,14 @@ def pipeline_at(
 
     Columns: snapshot_date, stage, stage_index, close_month (first day; null without close date),
     deals, amount. Sorted by snapshot_date, stage_index, close_month. `grouped`
-    (`snapshot_pipeline(...)` of the same snapshots and period) may be given instead of `snapshots`
-    (same result).
+    (`snapshot_pipeline(...)` of the same snapshots and period, what they are counted from) may be
+    given instead of `snapshots`.
     """
-    if grouped is not None:
-        out = grouped.filter(pl.col("status") == OPEN).select("snapshot_date", "stage", "close_month", "deals",
-                                                               "amount")
-        if snapshot is not None:
-            out = out.filter(pl.col("snapshot_date") == snapshot)
-    else:
-        rows = latest_rows(snapshots)
-        if snapshot is not None:
-            rows = rows.filter(pl.col("snapshot_date") == snapshot)
-        live = rows.filter(_in_window("status", "close_date", period_from, period_to))
-        out = live.group_by("snapshot_date", "stage",
-                            pl.col("close_date").dt.truncate("1mo").alias("close_month")).agg(
-            pl.len().cast(pl.Int64).alias("deals"), pl.col("amount").fill_null(0.0).sum().alias("amount")
-        )
+    if grouped is None:
+        grouped = snapshot_pipeline(snapshots, period_from=period_from, period_to=period_to)
+    out = grouped.filter(pl.col("status") == OPEN).select("snapshot_date", "stage", "close_month", "deals", "amount")
+    if snapshot is not None:
+        out = out.filter(pl.col("snapshot_date") == snapshot)
     if stages is not None:
         idx = open_stages(stages).select("stage", "stage_index")
         out = out.join(idx, on="stage", how="left")
@@ -588,26 +579,18 @@ def pipeline_trend(
 
     Columns: snapshot_date, open_deals, open_pipeline, won_deals, won_revenue, target, remaining,
     coverage. Sorted by snapshot_date. `grouped` (`snapshot_pipeline(...)` of the same snapshots and
-    period) may be given instead of `snapshots` (same result; sums of amounts up to rounding).
+    period) may be given instead of `snapshots` (it is what they are summed from).
     """
     target = total_target(targets, period_from, period_to) if targets is not None else None
-    if grouped is not None:
-        is_open, is_won = pl.col("status") == OPEN, pl.col("status") == WON
-        per = grouped.group_by("snapshot_date").agg(
-            pl.col("deals").filter(is_open).sum().cast(pl.Int64).alias("open_deals"),
-            pl.col("amount").filter(is_open).sum().cast(pl.Float64).alias("open_pipeline"),
-            pl.col("deals").filter(is_won).sum().cast(pl.Int64).alias("won_deals"),
-            pl.col("amount").filter(is_won).sum().cast(pl.Float64).alias("won_revenue"),
-        )
-    else:
-        rows = latest_rows(snapshots)
-        is_open = _in_window("status", "close_date", period_from, period_to)
-        is_won = (pl.col("status") == WON).fill_null(False) & within(pl.col("close_date"), period_from, period_to)
-        amount = pl.col("amount").fill_null(0.0)
-        per = rows.group_by("snapshot_date").agg(
-            is_open.sum().cast(pl.Int64).alias("open_deals"), amount.filter(is_open).sum().alias("open_pipeline"),
-            is_won.sum().cast(pl.Int64).alias("won_deals"), amount.filter(is_won).sum().alias("won_revenue"),
-        )
+    if grouped is None:
+        grouped = snapshot_pipeline(snapshots, period_from=period_from, period_to=period_to)
+    is_open, is_won = pl.col("status") == OPEN, pl.col("status") == WON
+    per = grouped.group_by("snapshot_date").agg(
+        pl.col("deals").filter(is_open).sum().cast(pl.Int64).alias("open_deals"),
+        pl.col("amount").filter(is_open).sum().cast(pl.Float64).alias("open_pipeline"),
+        pl.col("deals").filter(is_won).sum().cast(pl.Int64).alias("won_deals"),
+        pl.col("amount").filter(is_won).sum().cast(pl.Float64).alias("won_revenue"),
+    )
     tgt = pl.lit(target, dtype=pl.Float64)
     remaining = pl.max_horizontal(tgt - pl.col("won_revenue"), pl.lit(0.0))
     return (
