@@ -859,11 +859,8 @@ class Store:
             f"  LEFT JOIN (SELECT rep_id, team FROM reps WHERE rep_id IN ({self._REPS_IN_SCOPE})) r "
             f"  ON r.rep_id = d.owner_rep_id WHERE d.status IN ('won', 'lost')), "
             f"p AS ({parts}), "
-            f"reach AS (SELECT f.deal_id, max(i.stage_index) AS hist_idx FROM stage_facts f "
-            f"  JOIN stage_idx i ON i.stage = f.stage "
-            f"  WHERE f.deal_id IN (SELECT deal_id FROM p WHERE status <> 'won') GROUP BY 1) "
-            f"SELECT p.team, p.period, p.status, CAST(CASE WHEN p.status = 'won' THEN $last "
-            f"  ELSE coalesce(greatest(r.hist_idx, c.stage_index), 0) END AS BIGINT) AS max_idx, "
+            f"{self._LOST_REACH.format(src='p')} "
+            f"SELECT p.team, p.period, p.status, CAST({self._max_idx_sql('p.status', 'r.hist_idx')} AS BIGINT) AS max_idx, "
             f"  CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(p.amount), 0) AS DOUBLE) AS amount, "
             f"  CAST(count(p.amount) AS BIGINT) AS amounts "
             f"FROM p LEFT JOIN reach r ON r.deal_id = p.deal_id LEFT JOIN stage_idx c ON c.stage = p.stage "
@@ -1117,6 +1114,25 @@ class Store:
                f"AND coalesce(d.closed_on, d.close_date) BETWEEN CAST($won_from AS DATE) AND CAST($won_to AS DATE))")
         return self._bound_frame(sql, self._scope_params(scope) | {"won_from": won_from, "won_to": won_to}, cur)
 
+    # the furthest open stage a closed deal reached, as `metrics.funnel.furthest_stage` ("reached") finds it:
+    # won deals the last ($last); others the furthest of their stage_facts (`_LOST_REACH` over the CTE
+    # holding them, joined as r) and their current stage (stage_idx joined as c), 0 without either
+    _LOST_REACH = ("reach AS (SELECT f.deal_id, max(i.stage_index) AS hist_idx FROM stage_facts f "
+                   "JOIN stage_idx i ON i.stage = f.stage WHERE f.deal_id IN (SELECT deal_id FROM {src} "
+                   "WHERE status <> 'won') GROUP BY 1)")
+
+    @staticmethod
+    def _max_idx_sql(status: str, hist: str) -> str:
+        return f"CASE WHEN {status} = 'won' THEN $last ELSE coalesce(greatest({hist}, c.stage_index), 0) END"
+
+    @staticmethod
+    def _age_bucket_sql(deal: str, edges: list[int]) -> str:
+        """`metrics.forecast._age_bucket` of the days from creation to close of the row `deal`: how many
+        of the sorted `edges` (bound as $e0, $e1, ...) they reach, minus one; -1 without a day."""
+        age = f"datediff('day', {deal}.created_on, coalesce({deal}.closed_on, {deal}.close_date))"
+        return (f"CASE WHEN {age} IS NULL THEN -1 ELSE "
+                + " + ".join(f"CAST({age} >= $e{k} AS INTEGER)" for k in range(len(edges))) + " - 1 END")
+
     def historical_training_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, as_of: date,
                                      age_edges: list[int], cur: duckdb.DuckDBPyConnection | None = None,
                                      ) -> pl.DataFrame:
@@ -1125,19 +1141,13 @@ class Store:
         without either) and age bucket at close (how many of `age_edges`, 0 among them, the days from
         creation to close reach, minus one; -1 without a creation day) — `metrics.forecast.historical_training`."""
         edges = sorted(set(age_edges) | {0})
-        age = "datediff('day', d.created_on, coalesce(d.closed_on, d.close_date))"
-        bucket = (f"CASE WHEN {age} IS NULL THEN -1 ELSE "
-                  + " + ".join(f"CAST({age} >= $e{k} AS INTEGER)" for k in range(len(edges))) + " - 1 END")
         sql = (
             f"WITH d AS (SELECT d.deal_id, d.status, d.stage, d.created_on, d.closed_on, d.close_date "
             f"  FROM ({self._deals_sql(scope)}) d WHERE d.status IN ('won', 'lost') "
             f"  AND coalesce(d.closed_on, d.close_date) <= CAST($as_of AS DATE)), "
-            f"reach AS (SELECT f.deal_id, max(i.stage_index) AS hist_idx FROM stage_facts f "
-            f"  JOIN stage_idx i ON i.stage = f.stage "
-            f"  WHERE f.deal_id IN (SELECT deal_id FROM d WHERE status <> 'won') GROUP BY 1) "
-            f"SELECT CAST(CASE WHEN d.status = 'won' THEN $last "
-            f"  ELSE coalesce(greatest(r.hist_idx, c.stage_index), 0) END AS BIGINT) AS max_idx, "
-            f"  CAST({bucket} AS BIGINT) AS bucket, CAST(count(*) AS BIGINT) AS deals, "
+            f"{self._LOST_REACH.format(src='d')} "
+            f"SELECT CAST({self._max_idx_sql('d.status', 'r.hist_idx')} AS BIGINT) AS max_idx, "
+            f"  CAST({self._age_bucket_sql('d', edges)} AS BIGINT) AS bucket, CAST(count(*) AS BIGINT) AS deals, "
             f"  CAST(count(*) FILTER (d.status = 'won') AS BIGINT) AS won "
             f"FROM d LEFT JOIN reach r ON r.deal_id = d.deal_id LEFT JOIN stage_idx c ON c.stage = d.stage "
             f"GROUP BY 1, 2 ORDER BY 1, 2"
@@ -1174,9 +1184,6 @@ class Store:
                                            "WHERE snapshot_date < CAST($before AS DATE) ORDER BY 1",
                                            {"before": before}).fetchall()]
         edges = sorted(set(age_edges) | {0})
-        age = "datediff('day', x.created_on, coalesce(x.closed_on, x.close_date))"
-        bucket = (f"CASE WHEN {age} IS NULL THEN -1 ELSE "
-                  + " + ".join(f"CAST({age} >= $e{k} AS INTEGER)" for k in range(len(edges))) + " - 1 END")
         snap = ("SELECT s.snapshot_date AS day, s.deal_id, s.stage, s.status, s.amount, s.close_date, t.created_on, "
                 "t.closed_on AS t_closed, t.status IN ('won', 'lost') AND coalesce(t.closed_on, t.close_date) "
                 "<= s.snapshot_date AS closed_before FROM deal_snapshots s JOIN t ON t.deal_id = s.deal_id "
@@ -1223,8 +1230,8 @@ class Store:
             f"  NULL, NULL, NULL, NULL FROM r WHERE status = 'open' OR (status = 'won' "
             f"  AND coalesce(closed_on, close_date) >= least(CAST($pf AS DATE), day - CAST($trail AS INTEGER) + 1)) "
             f"UNION ALL SELECT 'train', day, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-            f"  CASE WHEN status = 'won' THEN $last ELSE coalesce(greatest(hist_idx, c.stage_index), 0) END, "
-            f"  {bucket}, count(*), count(*) FILTER (status = 'won') "
+            f"  {self._max_idx_sql('status', 'hist_idx')}, "
+            f"  {self._age_bucket_sql('x', edges)}, count(*), count(*) FILTER (status = 'won') "
             f"FROM r x LEFT JOIN stage_idx c ON c.stage = x.stage WHERE x.status IN ('won', 'lost') GROUP BY 1, 2, 11, 12"
         )
         params = (self._scope_params(scope) | {"before": before, "pf": period_from, "trail": trailing_days,
@@ -1289,10 +1296,13 @@ class Store:
                f"ORDER BY deal_id")
         return self._bound_frame(sql, self._scope_params(scope) | {"day": day}, cur)
 
-    # a row in the close-date window's open pipeline (`metrics.changes._in_window`; bounds $pf, $pt)
+    # a row of the given status (open: the close-date window's open pipeline, `metrics.changes._in_window`)
+    # with a close date in the window (bounds $pf, $pt; none set: every row of that status)
     @staticmethod
-    def _in_window_sql(status: str, close: str) -> str:
-        return (f"(coalesce({status} = 'open', false) AND ((CAST($pf AS DATE) IS NULL AND CAST($pt AS DATE) IS NULL) "
+    def _in_window_sql(status: str, close: str, value: str = "open") -> str:
+        if value not in ("open", "won"):
+            raise ValueError(f"not a window status: {value!r}")
+        return (f"(coalesce({status} = '{value}', false) AND ((CAST($pf AS DATE) IS NULL AND CAST($pt AS DATE) IS NULL) "
                 f"OR ({close} IS NOT NULL AND (CAST($pf AS DATE) IS NULL OR {close} >= CAST($pf AS DATE)) "
                 f"AND (CAST($pt AS DATE) IS NULL OR {close} <= CAST($pt AS DATE)))))")
 
@@ -1357,9 +1367,7 @@ class Store:
         of close, won with a close date in the period, and the rest — `metrics.changes.snapshot_pipeline`
         (a few hundred rows for the trend, the point-in-time pipeline and the snapshot dates)."""
         is_open = self._in_window_sql("status", "close_date")
-        is_won = ("(coalesce(status = 'won', false) AND ((CAST($pf AS DATE) IS NULL AND CAST($pt AS DATE) IS NULL) "
-                  "OR (close_date IS NOT NULL AND (CAST($pf AS DATE) IS NULL OR close_date >= CAST($pf AS DATE)) "
-                  "AND (CAST($pt AS DATE) IS NULL OR close_date <= CAST($pt AS DATE)))))")
+        is_won = self._in_window_sql("status", "close_date", "won")
         sql = (
             f"WITH s AS ({self._latest_snapshots_sql(scope)}), "
             f"c AS (SELECT snapshot_date, stage, close_date, amount, {is_open} AS o, {is_won} AS w FROM s) "
