@@ -956,7 +956,7 @@ def _finish(
             reasons[index] = "subtotal"
     for index in _footer_rows(rows, flags, reasons, width):
         reasons[index] = "footer"
-    kept = rows.with_columns(lines.cast(pl.Int64).alias(LINE_COLUMN))
+    kept = rows.with_columns(_chunked_like(lines.cast(pl.Int64), rows.get_column(columns[0])).alias(LINE_COLUMN))
     skipped: list[tuple[int, str]] = []
     if reasons:
         line_list = lines.to_list()
@@ -973,6 +973,20 @@ def _finish(
     if frame.height == 0:
         raise ImportProblem("no_data_rows")
     return [name for _, name in used], frame, skipped
+
+
+def _chunked_like(values: pl.Series, like: pl.Series) -> pl.Series:
+    """`values` cut into pieces of the lengths of `like`'s chunks (same values, no copy).
+
+    polars' reader gives a big file in hundreds of chunks (read in parallel); a column of one chunk
+    beside them makes every later select or filter first copy the whole table into one chunk."""
+    if like.n_chunks() <= 1 or values.n_chunks() != 1:
+        return values
+    pieces, offset = [], 0
+    for chunk in like.get_chunks():
+        pieces.append(values.slice(offset, chunk.len()))
+        offset += chunk.len()
+    return pl.concat(pieces, rechunk=False)
 
 
 def _all_blank(frame: pl.DataFrame, column: str) -> bool:
