@@ -182,6 +182,15 @@ REJECT_SCHEMA = {
 }
 
 
+def _arrow(frame: pl.DataFrame) -> Any:
+    """An import's rows as Arrow for DuckDB, text as string views on polars' own buffers (no copy).
+
+    A polars frame registered as it is reaches DuckDB at polars' oldest Arrow level: every text column
+    copied into a large_string array, which DuckDB keeps until the transaction ends (about 110 bytes a
+    row, 1.1 GB for 10M activities, on top of the frame itself). The stored values are the same."""
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
 def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple:
     """Run a query and return its first row, finishing the result (an open result keeps a
     transaction open, which blocks checkpoints)."""
@@ -1715,9 +1724,9 @@ class Store:
                            batch_id: int) -> bool:
         """Insert every row when no incoming key is stored yet; False (nothing written) otherwise."""
         cols = TABLES[table].columns
-        cur.register("incoming_frame", rows.select(
+        cur.register("incoming_frame", _arrow(rows.select(
             [pl.col(c) if c in rows.columns else pl.lit(None, pl.String).alias(c) for c in cols]
-        ))
+        )))
         try:
             if _one(cur, SQL[table]["any_stored"])[0]:
                 return False
@@ -1733,9 +1742,9 @@ class Store:
         cols = TABLES[table].columns
         cur.execute(self._incoming_ddl(cur, table))
         if rows.height:
-            cur.register("incoming_frame", rows.select(
+            cur.register("incoming_frame", _arrow(rows.select(
                 [pl.col(c) if c in rows.columns else pl.lit(None, pl.String).alias(c) for c in cols]
-            ))
+            )))
             cur.execute(SQL[table]["incoming_fill"])
             cur.unregister("incoming_frame")
         staged = int(_one(cur, "SELECT count(*) FROM incoming")[0])
