@@ -1582,23 +1582,31 @@ class Store:
                          f"FROM activities x WHERE x.occurred_at >= CAST($e{n}_lo AS TIMESTAMP) "
                          f"AND x.occurred_at < CAST(CAST($e{n}_hi AS DATE) + 1 AS TIMESTAMP){where}")
             params |= {f"e{n}_lo": lo, f"e{n}_hi": hi}
-        sql = (
-            f"WITH x AS ({' UNION ALL '.join(parts)}), "
-            f"linked AS (SELECT rep_id, account_id, n, last_day FROM x WHERE account_id IS NOT NULL "
-            f"  UNION ALL SELECT x.rep_id, d.account_id, x.n, x.last_day FROM x "
-            f"  JOIN (SELECT deal_id, account_id FROM ({self._deals_sql(scope)})) d ON d.deal_id = x.deal_id "
-            f"  WHERE x.account_id IS NULL AND d.account_id IS NOT NULL), "
-            f"tagged AS (SELECT l.rep_id, l.account_id, l.n, l.last_day, coalesce(t.tier, 'none') AS tier "
-            f"  FROM linked l LEFT JOIN tiers_frame t ON t.account_id = l.account_id) "
-            f"SELECT GROUPING(account_id) AS by_tier, rep_id, tier, account_id, CAST(sum(n) AS BIGINT) AS activities, "
-            f"  max(last_day) AS last_activity_on "
-            f"FROM tagged GROUP BY GROUPING SETS ((rep_id, tier), (account_id))"
-        )
+        union = " UNION ALL ".join(parts)
+        params = self._scope_params(scope) | params
         cur = cur or self.cursor()
         cur.complete()
+        # activities without an account look up their deal's (a deal in scope); when there are none
+        # (row-group statistics answer this at once), the deals are not read
+        probe = f"SELECT EXISTS (SELECT 1 FROM ({union}) x WHERE x.account_id IS NULL AND x.deal_id IS NOT NULL)"
+        own = {k: v for k, v in params.items() if k != "products"}   # a product filters activities via deals only
+        unlinked = _one(cur, probe, self._bound(probe, own))[0]
+        via = (f"  UNION ALL SELECT x.rep_id, d.account_id, x.n, x.last_day FROM x "
+               f"  JOIN (SELECT s.deal_id, s.account_id FROM ({self._deals_sql(scope)}) s) d ON d.deal_id = x.deal_id "
+               f"  WHERE x.account_id IS NULL AND d.account_id IS NOT NULL" if unlinked else "")
+        sql = (  # inlined, not materialized: each use re-reads the (time-ordered, pruned) sources
+            f"WITH x AS NOT MATERIALIZED ({union}), "
+            f"linked AS NOT MATERIALIZED (SELECT rep_id, account_id, n, last_day FROM x WHERE account_id IS NOT NULL{via}) "
+            f"SELECT 1 AS by_tier, l.rep_id, coalesce(t.tier, 'none') AS tier, CAST(NULL AS VARCHAR) AS account_id, "
+            f"  CAST(sum(l.n) AS BIGINT) AS activities, CAST(NULL AS DATE) AS last_activity_on "
+            f"FROM linked l LEFT JOIN tiers_frame t ON t.account_id = l.account_id GROUP BY 2, 3 "
+            f"UNION ALL SELECT 0, NULL, NULL, account_id, NULL, max(last_day) FROM linked GROUP BY account_id"
+        )
+        if not unlinked:       # no deal is read, so the product filter has nothing to narrow
+            params = own
         cur.register("tiers_frame", tiers.select("account_id", "tier").unique("account_id", keep="first"))
         try:
-            out = cur.sql(sql, params=self._bound(sql, self._scope_params(scope) | params)).pl()
+            out = cur.sql(sql, params=self._bound(sql, params)).pl()
         finally:
             cur.unregister("tiers_frame")
         by_tier = (out.filter(pl.col("by_tier") == 1).select("rep_id", "tier", "activities")
@@ -1606,6 +1614,85 @@ class Store:
         last = (out.filter((pl.col("by_tier") == 0) & pl.col("last_activity_on").is_not_null())
                 .select("account_id", "last_activity_on").sort("account_id"))
         return by_tier, last
+
+    def account_sums_in_scope(self, scope: dict[str, Any], windows: list[tuple[date | None, date | None]],
+                              as_of: date, cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """One row per account of `accounts_in_scope` or seen on a deal in scope: its name and owner
+        (the accounts table's), for an account without an owner the owner of its latest deal with
+        one (by created_on, undated first, then deal_id), its deals open at `as_of` (created then or
+        before, or undated) counted and summed, and for each window k of `windows` (bound as $f{k},
+        $t{k}) its won deals with a close day (closed_on, else close_date) in it counted and summed
+        with their last close day — the frame of `metrics.tiering.account_sums` (sums of the known
+        amounts, 0 without any)."""
+        schema = {"account_id": pl.String, "name": pl.String, "owner_rep_id": pl.String,
+                  "deal_owner_rep_id": pl.String, "open_deals": pl.Int64, "open_pipeline": pl.Float64}
+        flags, per_window, outer = [], [], []
+        params = self._scope_params(scope) | {"as_of": as_of}
+        for k, (lo, hi) in enumerate(windows):
+            flags.append(f"coalesce(d.status = 'won' AND {self._close_within(k)}, false) AS w{k}")
+            per_window.append(f"CAST(count(*) FILTER (WHERE w{k}) AS BIGINT) AS won_deals_{k}, "
+                              f"CAST(coalesce(sum(amount) FILTER (WHERE w{k}), 0) AS DOUBLE) AS revenue_{k}, "
+                              f"max(close_day) FILTER (WHERE w{k}) AS last_won_on_{k}")
+            outer.append(f"coalesce(s.won_deals_{k}, 0) AS won_deals_{k}, coalesce(s.revenue_{k}, 0) AS revenue_{k}, "
+                         f"s.last_won_on_{k}")
+            schema |= {f"won_deals_{k}": pl.Int64, f"revenue_{k}": pl.Float64, f"last_won_on_{k}": pl.Date}
+            params |= {f"f{k}": lo, f"t{k}": hi}
+        accounts = "SELECT account_id, name, owner_rep_id FROM accounts WHERE account_id IS NOT NULL"
+        if scope.get("segments"):
+            accounts += " AND list_contains($segments, size)"
+        if any(scope.get(k) for k in ("teams", "regions", "reps")):     # `accounts_in_scope`'s rule
+            accounts += f" AND (owner_rep_id IN ({self._REPS_IN_SCOPE}) OR account_id IN (SELECT account_id FROM s))"
+        sql = (
+            f"WITH s AS (SELECT account_id, "
+            f"  arg_max(owner_rep_id, (created_on IS NOT NULL, coalesce(created_on, DATE '1970-01-01'), deal_id)) "
+            f"    FILTER (WHERE owner_rep_id IS NOT NULL AND NOT owned) AS deal_owner_rep_id, "
+            f"  CAST(count(*) FILTER (WHERE live) AS BIGINT) AS open_deals, "
+            f"  CAST(coalesce(sum(amount) FILTER (WHERE live), 0) AS DOUBLE) AS open_pipeline"
+            f"  {''.join(', ' + c for c in per_window)} "
+            f"  FROM (SELECT d.account_id, d.owner_rep_id, d.created_on, d.deal_id, d.amount, "
+            f"    coalesce(d.closed_on, d.close_date) AS close_day, "
+            f"    coalesce(d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE)), false) AS live"
+            f"    {''.join(', ' + c for c in flags)}, o.account_id IS NOT NULL AS owned "
+            f"    FROM ({self._deals_sql(scope)}) d "
+            f"    LEFT JOIN (SELECT account_id FROM accounts WHERE owner_rep_id IS NOT NULL) o ON o.account_id = d.account_id "
+            f"    WHERE d.account_id IS NOT NULL) GROUP BY account_id), "
+            f"a AS ({accounts}) "
+            f"SELECT coalesce(a.account_id, s.account_id) AS account_id, a.name, a.owner_rep_id, s.deal_owner_rep_id, "
+            f"coalesce(s.open_deals, 0) AS open_deals, coalesce(s.open_pipeline, 0) AS open_pipeline"
+            f"{''.join(', ' + c for c in outer)} "
+            f"FROM a FULL JOIN s ON s.account_id = a.account_id ORDER BY 1"
+        )
+        return self._bound_frame(sql, params, cur).cast(schema)
+
+    def tier_deal_sums_in_scope(self, scope: dict[str, Any], tiers: pl.DataFrame, period_from: date | None,
+                                period_to: date | None, as_of: date,
+                                cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """rep_id, tier, won_deals, revenue, open_deals, pipeline: the deals in scope per owner and the
+        tier of their account in `tiers` (account_id, tier; "none" for other accounts and for deals
+        without one), those won with a close day (closed_on, else close_date) in the period counted
+        and summed, and those open at `as_of` (created then or before, or undated) — `metrics.
+        tiering.tier_deal_sums` (sums of the known amounts, 0 without any)."""
+        schema = {"rep_id": pl.String, "tier": pl.String, "won_deals": pl.Int64, "revenue": pl.Float64,
+                  "open_deals": pl.Int64, "pipeline": pl.Float64}
+        won = f"(d.status = 'won' AND {self._close_within(0)})"
+        live = "(d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE)))"
+        sql = (
+            f"SELECT d.owner_rep_id AS rep_id, coalesce(t.tier, 'none') AS tier, "
+            f"CAST(count(*) FILTER (WHERE {won}) AS BIGINT) AS won_deals, "
+            f"CAST(coalesce(sum(d.amount) FILTER (WHERE {won}), 0) AS DOUBLE) AS revenue, "
+            f"CAST(count(*) FILTER (WHERE {live}) AS BIGINT) AS open_deals, "
+            f"CAST(coalesce(sum(d.amount) FILTER (WHERE {live}), 0) AS DOUBLE) AS pipeline "
+            f"FROM ({self._deals_sql(scope)}) d LEFT JOIN deal_tiers t ON t.account_id = d.account_id "
+            f"WHERE {won} OR {live} GROUP BY 1, 2 ORDER BY 1 NULLS LAST, 2"
+        )
+        params = self._scope_params(scope) | {"f0": period_from, "t0": period_to, "as_of": as_of}
+        cur = cur or self.cursor()
+        cur.complete()
+        cur.register("deal_tiers", tiers.select("account_id", "tier").unique("account_id", keep="first"))
+        try:
+            return cur.sql(sql, params=self._bound(sql, params)).pl().cast(schema)
+        finally:
+            cur.unregister("deal_tiers")
 
     # ------------------------------------------------------------------ writes
     def save_mapping(self, header_key: str, kind: str, mapping: dict[str, str]) -> None:

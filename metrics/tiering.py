@@ -50,41 +50,112 @@ RFM_SEGMENTS: dict[str, str] = {
 _TIER_ORDER = {t: i for i, t in enumerate(TIERS)}  # A=0 (best) .. none=3
 
 
-def _account_revenue(
-    deals: pl.DataFrame, accounts: pl.DataFrame, start: date | None, end: date | None
-) -> pl.DataFrame:
-    acc = conform(accounts, "accounts").select("account_id", "name").unique("account_id", keep="first")
-    rev = (
-        won_in(deals, start, end)
+def _won_per_account(prepared: pl.DataFrame, start: date | None, end: date | None) -> pl.DataFrame:
+    """account_id, revenue, won_deals, last_won_on of the deals won in the window (with an account)."""
+    return (
+        won_in(prepared, start, end)
         .filter(pl.col("account_id").is_not_null())
         .group_by("account_id")
-        .agg(pl.col("amount").sum().alias("revenue"), pl.len().cast(pl.Int64).alias("won_deals"))
+        .agg(pl.col("amount").sum().cast(pl.Float64).alias("revenue"), pl.len().cast(pl.Int64).alias("won_deals"),
+             pl.col("_close_day").max().alias("last_won_on"))
     )
-    seen = deals.select("account_id").drop_nulls().unique()
+
+
+def _every_account(prepared: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
+    """account_id, name, owner_rep_id of the accounts table plus any account id seen on a deal."""
+    acc = conform(accounts, "accounts").select("account_id", "name", "owner_rep_id").unique("account_id", keep="first")
+    seen = prepared.select("account_id").drop_nulls().unique()
     every = pl.concat([acc.select("account_id").drop_nulls(), seen], how="vertical").unique()
-    return (
-        every.join(acc, on="account_id", how="left")
-        .join(rev, on="account_id", how="left")
-        .with_columns(pl.col("revenue").fill_null(0.0), pl.col("won_deals").fill_null(0))
+    return every.join(acc, on="account_id", how="left")
+
+
+def _open_per_account(prepared: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """account_id, open_deals, open_pipeline: the open pipeline at `as_of` per account."""
+    return open_at(prepared, as_of).group_by("account_id").agg(
+        pl.len().cast(pl.Int64).alias("open_deals"), pl.col("amount").sum().cast(pl.Float64).alias("open_pipeline")
     )
+
+
+def _latest_deal_owner(prepared: pl.DataFrame) -> pl.DataFrame:
+    """account_id, deal_owner_rep_id: the owner of each account's latest deal with an owner (by
+    created_on, undated first, then deal_id)."""
+    return (
+        prepared.filter(pl.col("account_id").is_not_null() & pl.col("owner_rep_id").is_not_null())
+        .sort("created_on", "deal_id", nulls_last=False)
+        .group_by("account_id")
+        .agg(pl.col("owner_rep_id").last().alias("deal_owner_rep_id"))
+    )
+
+
+def account_sums(
+    deals: pl.DataFrame,
+    accounts: pl.DataFrame,
+    *,
+    windows: list[tuple[date | None, date | None]],
+    as_of: date,
+    currency: str | None = None,
+) -> pl.DataFrame:
+    """Account sums are, for every account (the accounts table plus any account id seen on a deal),
+    what the tiering metrics read of its deals: per window its won deals counted and summed with
+    their last close day, its open pipeline at `as_of`, and the owner of its latest deal.
+
+    `windows` lists (from, to) periods (a None bound is open; both None is all time, undated closes
+    included); window k gives won_deals_k (Int64), revenue_k (Float64, the sum of the known amounts,
+    0 without any) and last_won_on_k (the latest close day, null without a won deal). open_deals and
+    open_pipeline count and sum the deals open at `as_of` (`_common.open_at`). name and owner_rep_id
+    are the accounts table's (null for an account seen only on deals); for an account without an
+    owner, deal_owner_rep_id is the owner of its latest deal that has an owner (by created_on,
+    undated first, then by deal_id), the owner `neglected_accounts` falls back to (null for an
+    account with an owner). Deals without an account are left out. `abc_tiers`, `rfm` and `neglected_accounts` take
+    this frame as `sums` instead of the deals (a store may hand it over); `abc_tiers` and `rfm` read
+    the window `window`.
+
+    Columns: account_id, name, owner_rep_id, deal_owner_rep_id, open_deals, open_pipeline, then
+    won_deals_k, revenue_k, last_won_on_k for each window k. Sorted by account_id.
+    """
+    prepared = prepare_deals(deals, currency)
+    out = _every_account(prepared, accounts).join(_latest_deal_owner(prepared), on="account_id", how="left")
+    out = out.with_columns(pl.when(pl.col("owner_rep_id").is_null()).then(pl.col("deal_owner_rep_id"))
+                           .alias("deal_owner_rep_id"))
+    out = out.join(_open_per_account(prepared, as_of), on="account_id", how="left").with_columns(
+        pl.col("open_deals").fill_null(0), pl.col("open_pipeline").fill_null(0.0))
+    for k, (start, end) in enumerate(windows):
+        won = _won_per_account(prepared, start, end)
+        out = out.join(won, on="account_id", how="left").with_columns(
+            pl.col("won_deals").fill_null(0).alias(f"won_deals_{k}"), pl.col("revenue").fill_null(0.0).alias(f"revenue_{k}"),
+            pl.col("last_won_on").alias(f"last_won_on_{k}"),
+        ).drop("won_deals", "revenue", "last_won_on")
+    return out.sort("account_id")
+
+
+def _window_sums(sums: pl.DataFrame, window: int) -> pl.DataFrame:
+    """account_id, name, revenue, won_deals, last_won_on of one window of `account_sums`."""
+    if f"revenue_{window}" not in sums.columns:
+        raise ValueError(f"the account sums have no window {window}")
+    return sums.select("account_id", "name", pl.col(f"revenue_{window}").alias("revenue"),
+                       pl.col(f"won_deals_{window}").alias("won_deals"), pl.col(f"last_won_on_{window}").alias("last_won_on"))
 
 
 def abc_tiers(
-    deals: pl.DataFrame,
-    accounts: pl.DataFrame,
+    deals: pl.DataFrame | None,
+    accounts: pl.DataFrame | None,
     *,
     window_from: date | None = None,
     window_to: date | None = None,
     a_share: float = 0.8,
     b_share: float = 0.95,
     currency: str | None = None,
+    sums: pl.DataFrame | None = None,
+    window: int = 0,
 ) -> pl.DataFrame:
     """ABC tiers sort customers by the revenue they brought in the window: A is the smallest group
     of top accounts making 80% of revenue, B the next accounts up to 95%, C the rest.
 
     Accounts that brought no revenue in the window are in their own group, "none".
 
-    Variant: `a_share` (default 0.8) and `b_share` (default 0.95) move the boundaries.
+    Variant: `a_share` (default 0.8) and `b_share` (default 0.95) move the boundaries. Instead of
+    `deals` and `accounts`, `sums` may give their `account_sums`; its window `window` is then the
+    window (same result).
 
     Columns: account_id, name, revenue, won_deals, share (of total revenue), cum_share (running,
     in rank order), revenue_rank (1 = most revenue, only for accounts with revenue), tier
@@ -92,7 +163,13 @@ def abc_tiers(
     """
     if not 0 < a_share <= b_share <= 1:
         raise ValueError("need 0 < a_share <= b_share <= 1")
-    rev = _account_revenue(prepare_deals(deals, currency), accounts, window_from, window_to)
+    if sums is not None:
+        rev = _window_sums(sums, window).drop("last_won_on")
+    else:
+        prepared = prepare_deals(deals, currency)
+        rev = _every_account(prepared, accounts).drop("owner_rep_id").join(
+            _won_per_account(prepared, window_from, window_to).drop("last_won_on"), on="account_id", how="left"
+        ).with_columns(pl.col("revenue").fill_null(0.0), pl.col("won_deals").fill_null(0))
     positive = pl.col("revenue") > 0
     total = pl.col("revenue").filter(positive).sum()
     ranked = rev.sort(["revenue", "account_id"], descending=[True, False], nulls_last=True)
@@ -155,12 +232,14 @@ def _segment() -> pl.Expr:
 
 
 def rfm(
-    deals: pl.DataFrame,
+    deals: pl.DataFrame | None,
     *,
     as_of: date,
     window_from: date | None = None,
     window_to: date | None = None,
     currency: str | None = None,
+    sums: pl.DataFrame | None = None,
+    window: int = 0,
 ) -> pl.DataFrame:
     """RFM scores each customer from 1 to 5 on how recently, how often and how much they bought, and
     names the resulting segment (champions, loyal, at risk, hibernating and so on).
@@ -172,17 +251,18 @@ def rfm(
     about_to_sleep R=3 FM≤2; cannot_lose R=1 FM=5; at_risk R≤2 FM≥3; hibernating R=2 FM≤2;
     lost R=1 FM≤2 (see `RFM_SEGMENTS`).
 
+    Instead of `deals`, `sums` may give their `account_sums`; its window `window` is then the
+    window (same result).
+
     Columns: account_id, last_won_on, recency_days, frequency (won deals), monetary (won revenue),
     r_score, f_score, m_score, rfm (e.g. "545"), segment. Sorted by rfm descending.
     """
-    won = won_in(prepare_deals(deals, currency), window_from, window_to).filter(
-        pl.col("account_id").is_not_null()
-    )
-    per = won.group_by("account_id").agg(
-        pl.col("_close_day").max().alias("last_won_on"),
-        pl.len().cast(pl.Int64).alias("frequency"),
-        pl.col("amount").sum().alias("monetary"),
-    )
+    if sums is not None:
+        won = _window_sums(sums, window).filter(pl.col("won_deals") > 0)
+    else:
+        won = _won_per_account(prepare_deals(deals, currency), window_from, window_to)
+    per = won.select("account_id", "last_won_on", pl.col("won_deals").alias("frequency"),
+                     pl.col("revenue").alias("monetary"))
     per = per.with_columns(days_between(pl.col("last_won_on"), pl.lit(as_of)).alias("recency_days"))
     scored = per.with_columns(
         _quintile(-pl.col("recency_days").fill_null(pl.col("recency_days").max())).alias("r_score"),
@@ -303,6 +383,44 @@ def last_activity(
     )
 
 
+def tier_deal_sums(
+    tiers: pl.DataFrame,
+    deals: pl.DataFrame,
+    *,
+    as_of: date,
+    period_from: date | None = None,
+    period_to: date | None = None,
+    currency: str | None = None,
+) -> pl.DataFrame:
+    """Tier deal sums are each owner's deals counted and summed by the ABC tier of their account:
+    the deals won in the period (revenue) and the deals open at `as_of` (pipeline).
+
+    Accounts missing from `tiers` (the output of `abc_tiers`), and deals without an account, count
+    as tier "none". `coverage` sums deals this way; a store may hand over these sums instead of
+    the deals. Amounts sum the known ones (0 without any).
+
+    Columns: rep_id (the deal owner), tier, won_deals, revenue, open_deals, pipeline (only pairs with
+    a won or an open deal). Sorted by rep_id, tier.
+    """
+    prepared = prepare_deals(deals, currency)
+    tier_of = tiers.select("account_id", "tier").unique("account_id", keep="first")
+
+    def per_tier(df: pl.DataFrame, count: str, total: str) -> pl.DataFrame:
+        return (df.join(tier_of, on="account_id", how="left").with_columns(pl.col("tier").fill_null("none"))
+                .group_by(pl.col("owner_rep_id").alias("rep_id"), "tier")
+                .agg(pl.len().cast(pl.Int64).alias(count), pl.col("amount").sum().cast(pl.Float64).alias(total)))
+
+    won = per_tier(won_in(prepared, period_from, period_to), "won_deals", "revenue")
+    live = per_tier(open_at(prepared, as_of), "open_deals", "pipeline")
+    return (
+        won.join(live, on=["rep_id", "tier"], how="full", coalesce=True, nulls_equal=True)
+        .with_columns(pl.col("won_deals").fill_null(0), pl.col("revenue").fill_null(0.0),
+                      pl.col("open_deals").fill_null(0), pl.col("pipeline").fill_null(0.0))
+        .select("rep_id", "tier", "won_deals", "revenue", "open_deals", "pipeline")
+        .sort("rep_id", "tier", nulls_last=True)
+    )
+
+
 def coverage(
     tiers: pl.DataFrame,
     deals: pl.DataFrame,
@@ -314,6 +432,7 @@ def coverage(
     per_rep: bool = True,
     currency: str | None = None,
     activity_counts: pl.DataFrame | None = None,
+    deal_sums: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Coverage compares, for each rep, each tier's share of won revenue and open pipeline with its
     share of the rep's activities, showing whether effort goes where the money is.
@@ -324,29 +443,25 @@ def coverage(
     Revenue is won in the period, pipeline is open at `as_of`, activities are those dated in the
     period. Variant: `per_rep=True` (default); `False` gives one set of rows for everyone.
     Instead of `activities`, `activity_counts` may give their `tier_activity_counts` for the same
-    tiers, deals and period (same result).
+    tiers, deals and period; instead of `deals`, `deal_sums` may give their `tier_deal_sums` for the
+    same tiers, period and `as_of` (same result).
 
     Columns: rep_id [per rep only], tier, revenue, revenue_share, pipeline, pipeline_share,
     activities, activity_share, effort_gap (activity_share − revenue_share). Every tier is
     listed for every rep with revenue, pipeline or activities.
     """
-    prepared = prepare_deals(deals, currency)
-    tier_of = tiers.select("account_id", "tier").unique("account_id", keep="first")
     key = "rep_id"
-
-    def tiered(df: pl.DataFrame) -> pl.DataFrame:
-        out = df.join(tier_of, on="account_id", how="left").with_columns(pl.col("tier").fill_null("none"))
-        return out if per_rep else out.with_columns(pl.lit("").alias(key))
-
-    rev = tiered(won_in(prepared, period_from, period_to).rename({"owner_rep_id": key}))
-    rev = rev.group_by(key, "tier").agg(pl.col("amount").sum().alias("revenue"))
-    pipe = tiered(open_at(prepared, as_of).rename({"owner_rep_id": key}))
-    pipe = pipe.group_by(key, "tier").agg(pl.col("amount").sum().alias("pipeline"))
+    if deal_sums is None:
+        deal_sums = tier_deal_sums(tiers, deals, as_of=as_of, period_from=period_from, period_to=period_to,
+                                   currency=currency)
+    sums = deal_sums if per_rep else deal_sums.with_columns(pl.lit("").alias(key))
+    rev = sums.filter(pl.col("won_deals") > 0).group_by(key, "tier").agg(pl.col("revenue").sum())
+    pipe = sums.filter(pl.col("open_deals") > 0).group_by(key, "tier").agg(pl.col("pipeline").sum())
     if activity_counts is None:
         if activities is None:
             raise ValueError("coverage needs the activities or their tier_activity_counts")
         activity_counts = tier_activity_counts(
-            tiers, prepared, activities, period_from=period_from, period_to=period_to
+            tiers, deals, activities, period_from=period_from, period_to=period_to, currency=currency
         )
     counts = activity_counts if per_rep else activity_counts.with_columns(pl.lit("").alias(key))
     act = counts.group_by(key, "tier").agg(pl.col("activities").sum().cast(pl.Int64))
@@ -385,6 +500,7 @@ def neglected_accounts(
     tier: str = "A",
     currency: str | None = None,
     last_activities: pl.DataFrame | None = None,
+    sums: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Neglected accounts are top-tier (A) customers that have no open deal or have had no activity
     in the last 30 days.
@@ -394,29 +510,31 @@ def neglected_accounts(
     Activities count when dated in the `days` days up to and including `as_of`, linked through
     their account or their deal's account. The owner is the account's owner when the tiers frame
     carries `owner_rep_id`, else the owner of the account's latest deal. Instead of `activities`,
-    `last_activities` may give their `last_activity` for the same deals and `as_of` (same result).
+    `last_activities` may give their `last_activity` for the same deals and `as_of`, and instead of
+    `deals`, `sums` may give their `account_sums` at the same `as_of` (same result; the tiers
+    frame must then carry the accounts' `owner_rep_id`).
 
     Columns: account_id, name, revenue, owner_rep_id, open_deals, open_pipeline,
     last_activity_on, days_since_activity, no_open_deal, no_recent_activity.
     Sorted by revenue descending.
     """
-    prepared = prepare_deals(deals, currency)
     chosen = tiers.filter(pl.col("tier") == tier).select("account_id", "name", "revenue")
-    pipe = open_at(prepared, as_of).group_by("account_id").agg(
-        pl.len().cast(pl.Int64).alias("open_deals"), pl.col("amount").sum().alias("open_pipeline")
-    )
+    if sums is not None:
+        if "owner_rep_id" not in tiers.columns:
+            raise ValueError("with account sums, the tiers must carry the accounts' owner_rep_id")
+        pipe = sums.select("account_id", "open_deals", "open_pipeline")
+        latest_owner = sums.select("account_id", pl.col("deal_owner_rep_id").alias("_deal_owner"))
+    else:
+        prepared = prepare_deals(deals, currency)
+        pipe = _open_per_account(prepared, as_of)
+        latest_owner = _latest_deal_owner(  # only the chosen accounts' deals are ordered
+            prepared.join(chosen.select("account_id"), on="account_id", how="semi")
+        ).rename({"deal_owner_rep_id": "_deal_owner"})
     if last_activities is None:
         if activities is None:
             raise ValueError("neglected_accounts needs the activities or their last_activity")
-        last_activities = last_activity(prepared, activities, as_of=as_of)
+        last_activities = last_activity(deals, activities, as_of=as_of, currency=currency)
     last = last_activities.select("account_id", pl.col("last_activity_on").cast(pl.Date))
-    latest_owner = (  # only the chosen accounts' deals are ordered
-        prepared.filter(pl.col("account_id").is_not_null() & pl.col("owner_rep_id").is_not_null())
-        .join(chosen.select("account_id"), on="account_id", how="semi")
-        .sort("created_on", "deal_id", nulls_last=False)
-        .group_by("account_id")
-        .agg(pl.col("owner_rep_id").last().alias("_deal_owner"))
-    )
     out = chosen.join(pipe, on="account_id", how="left").join(last, on="account_id", how="left")
     out = out.join(latest_owner, on="account_id", how="left")
     owner = pl.col("_deal_owner")
@@ -443,5 +561,5 @@ def neglected_accounts(
 
 __all__ = [
     "RFM_SEGMENTS", "abc_tiers", "tier_summary", "rfm", "tier_movement", "tier_transitions",
-    "coverage", "neglected_accounts", "tier_activity_counts", "last_activity",
+    "coverage", "neglected_accounts", "tier_activity_counts", "last_activity", "account_sums", "tier_deal_sums",
 ]

@@ -6,9 +6,11 @@ previous window of equal length (`Filters.previous`) with this one and needs a b
 headline numbers compare with the previous period up to the same day (`same_point`), so a quarter
 half gone is not set against a whole one.
 
-Read the cheap way: the deals come without names (`deal_facts_in_scope`), and the activities are
-never loaded: DuckDB counts them per rep and tier and finds each account's last one
-(`activity_coverage_in_scope`, what `metrics.tiering.tier_activity_counts` and `last_activity` give).
+Read the cheap way: no deal row and no activity row is loaded. DuckDB sums the deals per account
+for the three windows (`account_sums_in_scope`, what `metrics.tiering.account_sums` gives) and, once
+the tiers are known, per owner and tier (`tier_deal_sums_in_scope`, `tier_deal_sums`); it counts the
+activities per rep and tier and finds each account's last one (`activity_coverage_in_scope`, what
+`tier_activity_counts` and `last_activity` give). The metrics rank, score and compare those sums.
 """
 from __future__ import annotations
 
@@ -73,37 +75,41 @@ def window_end(f: Filters) -> date:
 def compute(store: Any, f: Filters) -> CustomersView:
     """Tiers, segments, movement, coverage and neglected accounts for the filters."""
     cur, scope = store.cursor(), scope_of(f)
-    deals = store.deal_facts_in_scope(scope, cur)
-    accounts, reps = store.accounts_in_scope(scope, cur), store.reps_in_scope(scope, cur)
-    if deals.height == 0:
+    n_deals, currencies = store.deal_currencies_in_scope(scope, cur)
+    if n_deals == 0:
         return _empty(f)
-    names = reps.select("rep_id", pl.col("name").alias("rep"), "team")
-    owners = accounts.select("account_id", "owner_rep_id").unique("account_id", keep="first")
-    tiers = tiering.abc_tiers(deals, accounts, window_from=f.period_from, window_to=f.period_to)
-    scores = tiering.rfm(deals, as_of=window_end(f), window_from=f.period_from, window_to=f.period_to)
+    windows = [(f.period_from, f.period_to)]       # 0: this window; 1: the previous one; 2: it up to the same day
+    window = same_point(f)
+    if f.bounded:
+        p = f.previous()
+        windows += [(p.period_from, p.period_to)] + ([window] if window is not None else [])
+    sums = store.account_sums_in_scope(scope, windows, f.as_of, cur)
+    names = store.reps_in_scope(scope, cur).select("rep_id", pl.col("name").alias("rep"), "team")
+    tiers = tiering.abc_tiers(None, None, sums=sums, window=0)
+    scores = tiering.rfm(None, as_of=window_end(f), sums=sums, window=0)
     summary = tiering.tier_summary(tiers)
     summary = summary.with_columns((pl.col("accounts") / pl.col("accounts").sum()).alias("account_share"))
     to_date = transitions = None
     movement = {"up": 0, "down": 0, "same": 0}
     if f.bounded:
-        p = f.previous()
-        prev_tiers = tiering.abc_tiers(deals, accounts, window_from=p.period_from, window_to=p.period_to)
-        window = same_point(f)
+        prev_tiers = tiering.abc_tiers(None, None, sums=sums, window=1)
         if window is not None:
-            to_date = tiering.abc_tiers(deals, accounts, window_from=window[0], window_to=window[1])
+            to_date = tiering.abc_tiers(None, None, sums=sums, window=2)
         moved = tiering.tier_movement(prev_tiers, tiers)
         transitions = tiering.tier_transitions(moved)
         counts = dict(moved.group_by("movement").len().iter_rows())
         movement = {k: int(counts.get(k, 0)) for k in movement}
-    with_owner = tiers.join(owners, on="account_id", how="left")
+    with_owner = tiers.join(sums.select("account_id", "owner_rep_id"), on="account_id", how="left")
     counts, last = store.activity_coverage_in_scope(scope, tiers, f.period_from, f.period_to, f.as_of, cur)
-    cov = tiering.coverage(tiers, deals, None, as_of=f.as_of, period_from=f.period_from,
-                           period_to=f.period_to, per_rep=False, activity_counts=counts)
-    cov_reps = tiering.coverage(tiers, deals, None, as_of=f.as_of, period_from=f.period_from,
-                                period_to=f.period_to, activity_counts=counts)
-    a_accounts = tiering.neglected_accounts(with_owner, deals, None, as_of=f.as_of, days=0, last_activities=last)
+    deal_sums = store.tier_deal_sums_in_scope(scope, tiers, f.period_from, f.period_to, f.as_of, cur)
+    span = {"as_of": f.as_of, "period_from": f.period_from, "period_to": f.period_to, "activity_counts": counts,
+            "deal_sums": deal_sums}
+    cov = tiering.coverage(tiers, None, None, per_rep=False, **span)
+    cov_reps = tiering.coverage(tiers, None, None, **span)
+    a_accounts = tiering.neglected_accounts(with_owner, None, None, as_of=f.as_of, days=0, last_activities=last,
+                                            sums=sums)
     return CustomersView(
-        empty=False, bounded=f.bounded, currency=single_currency(deals),
+        empty=False, bounded=f.bounded, currency=currencies[0] if len(currencies) == 1 else None,
         headline=_headline(tiers, scores, to_date),
         summary=summary, pareto=_pareto(tiers), segments=_segments(scores),
         accounts=_accounts(with_owner, scores, names),
