@@ -1170,8 +1170,9 @@ class Store:
                                           period_from: date, age_edges: list[int], trailing_days: int,
                                           cur: duckdb.DuckDBPyConnection | None = None,
                                           ) -> tuple[list[date], pl.DataFrame, pl.DataFrame]:
-        """What the forecasts made at each past snapshot read, from one pass over the snapshots of the
-        deals in scope dated before `before` (the latest upload per date and deal), for
+        """What the forecasts made at each past snapshot read, from one pass over the rows of
+        `snapshot_rows_in_scope` dated before `before` (the latest upload per date and deal: the deals in
+        scope, and deals since deleted in the CRM by their snapshot owner, as the History page counts them), for
         `metrics.changes.forecast_accuracy` (`days=`, `at=`, `trained=`; the deals at a snapshot are
         `metrics.changes.deals_at_snapshot`):
         - the snapshot dates (oldest first);
@@ -1193,10 +1194,14 @@ class Store:
                                            "WHERE snapshot_date < CAST($before AS DATE) ORDER BY 1",
                                            {"before": before}).fetchall()]
         edges = sorted(set(age_edges) | {0})
-        snap = ("SELECT s.snapshot_date AS day, s.deal_id, s.stage, s.status, s.amount, s.close_date, t.created_on, "
-                "t.closed_on AS t_closed, t.status IN ('won', 'lost') AND coalesce(t.closed_on, t.close_date) "
-                "<= s.snapshot_date AS closed_before FROM deal_snapshots s JOIN t ON t.deal_id = s.deal_id "
-                "WHERE s.snapshot_date < CAST($before AS DATE)")
+        # the rows of `snapshot_rows_in_scope` (two disjoint parts: the deals in scope, with what the deals
+        # table adds; deals since deleted in the CRM, by their snapshot owner, with nothing added)
+        cols = "s.snapshot_date AS day, s.deal_id, s.stage, s.status, s.amount, s.close_date, s.batch_id"
+        snap = (f"SELECT * FROM (SELECT {cols}, t.created_on, t.closed_on AS t_closed, t.status IN ('won', 'lost') "
+                f"AND coalesce(t.closed_on, t.close_date) <= s.snapshot_date AS closed_before "
+                f"FROM deal_snapshots s JOIN t ON t.deal_id = s.deal_id WHERE s.snapshot_date < CAST($before AS DATE) "
+                f"UNION ALL SELECT {cols}, CAST(NULL AS DATE), CAST(NULL AS DATE), false FROM deal_snapshots s "
+                f"WHERE s.snapshot_date < CAST($before AS DATE) AND {self._deleted_sql('t')}) s WHERE true")
         # r0, r1, ...: generated names, one per date; the dates themselves are bound ($d0, $d1, ...)
         reach_cols = "".join(f", max(i.stage_index) FILTER (CAST(f.first_at AS DATE) <= CAST($d{k} AS DATE)) AS r{k}"
                              for k in range(len(dates)))
@@ -1208,9 +1213,9 @@ class Store:
             f"multi AS (SELECT snapshot_date FROM deal_snapshots WHERE snapshot_date < CAST($before AS DATE) "
             f"  GROUP BY 1 HAVING min(batch_id) <> max(batch_id)), "
             # the latest upload per date and deal (metrics.changes.latest_rows)
-            f"n AS MATERIALIZED ({snap} AND s.snapshot_date NOT IN (SELECT snapshot_date FROM multi) "
-            f"  UNION ALL {snap} AND s.snapshot_date IN (SELECT snapshot_date FROM multi) "
-            f"  QUALIFY row_number() OVER (PARTITION BY s.snapshot_date, s.deal_id ORDER BY s.batch_id DESC) = 1), "
+            f"n AS MATERIALIZED (SELECT * EXCLUDE (batch_id) FROM ({snap} AND day NOT IN (SELECT snapshot_date FROM multi) "
+            f"  UNION ALL {snap} AND day IN (SELECT snapshot_date FROM multi) "
+            f"  QUALIFY row_number() OVER (PARTITION BY day, deal_id ORDER BY batch_id DESC) = 1)), "
             f"days AS (SELECT day, count(*) FILTER (closed_before) AS shown_closed FROM n GROUP BY 1), "
             # dates where some deal that had closed by then is not shown (counted first: usually none)
             f"ends AS (SELECT coalesce(closed_on, close_date) AS e, count(*) AS k FROM t "
@@ -1272,10 +1277,7 @@ class Store:
             # each read the cheap way: deals in scope by id; deleted deals only among their owners' rows
             rows = (f"SELECT {cols} FROM deal_snapshots s WHERE ({where}) "
                     f"AND s.deal_id IN (SELECT deal_id FROM ({cls._deals_sql(scope)})) "
-                    f"UNION ALL SELECT {cols} FROM deal_snapshots s WHERE ({where}) "
-                    f"AND len($products) + len($segments) = 0 "
-                    f"AND (len($teams) + len($regions) + len($reps) = 0 OR s.owner_rep_id IN ({cls._REPS_IN_SCOPE})) "
-                    f"AND s.deal_id NOT IN (SELECT deal_id FROM deals)")
+                    f"UNION ALL SELECT {cols} FROM deal_snapshots s WHERE ({where}) AND {cls._deleted_sql()}")
         else:
             rows = f"SELECT {cols} FROM deal_snapshots s WHERE ({where})"
         return ("SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id "
@@ -1283,27 +1285,29 @@ class Store:
                 f"AND n.snapshot_date = s.snapshot_date AND n.deal_id = s.deal_id AND n.batch_id > s.batch_id)")
 
     @classmethod
+    def _deleted_sql(cls, among: str | None = None) -> str:
+        """The condition on deal_snapshots s of the rows of deals no longer in the deals table (deleted in
+        the CRM) that a scope counts: by their snapshot owner; every one without a rep, team or region
+        filter; none with a product or segment filter (a deleted deal has neither). `among`: a relation
+        of deal ids within the deals table (the scope's deals) tried first, which leaves few rows to
+        look up in the whole table."""
+        first = f"AND s.deal_id NOT IN (SELECT deal_id FROM {among}) " if among else ""
+        return (f"(len($products) + len($segments) = 0 "
+                f"AND (len($teams) + len($regions) + len($reps) = 0 OR s.owner_rep_id IN ({cls._REPS_IN_SCOPE})) "
+                f"{first}AND s.deal_id NOT IN (SELECT deal_id FROM deals))")
+
+    @classmethod
     def _snapshot_scope_sql(cls, scope: dict[str, Any]) -> str:
         """The condition on deal_snapshots s of `snapshot_rows_in_scope` (true without filters)."""
         if not any(scope.get(k) for k in cls._SCOPE_KEYS):
             return "true"
-        return (f"(s.deal_id IN (SELECT deal_id FROM ({cls._deals_sql(scope)})) "
-                f"OR (s.deal_id NOT IN (SELECT deal_id FROM deals) AND len($products) + len($segments) = 0 "
-                f"AND (len($teams) + len($regions) + len($reps) = 0 OR s.owner_rep_id IN ({cls._REPS_IN_SCOPE}))))")
+        return f"(s.deal_id IN (SELECT deal_id FROM ({cls._deals_sql(scope)})) OR {cls._deleted_sql()})"
 
     def snapshot_dates_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> list[date]:
         """The distinct snapshot dates of `snapshot_rows_in_scope`, oldest first
         (`metrics.changes.snapshot_dates`)."""
         sql = f"SELECT DISTINCT snapshot_date FROM deal_snapshots s WHERE {self._snapshot_scope_sql(scope)} ORDER BY 1"
         return self._bound_frame(sql, self._scope_params(scope), cur)["snapshot_date"].to_list()
-
-    def snapshot_day_rows_in_scope(self, scope: dict[str, Any], day: date,
-                                   cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
-        """The rows of `snapshot_rows_in_scope` of one snapshot date, the latest upload per deal
-        (`metrics.changes.latest_rows`), sorted by deal_id."""
-        sql = (f"SELECT * FROM ({self._latest_snapshots_sql(scope, 's.snapshot_date = CAST($day AS DATE)')}) "
-               f"ORDER BY deal_id")
-        return self._bound_frame(sql, self._scope_params(scope) | {"day": day}, cur)
 
     # a row of the given status (open: the close-date window's open pipeline, `metrics.changes._in_window`)
     # with a close date in the window (bounds $pf, $pt; none set: every row of that status)
@@ -1314,18 +1318,6 @@ class Store:
         return (f"(coalesce({status} = '{value}', false) AND ((CAST($pf AS DATE) IS NULL AND CAST($pt AS DATE) IS NULL) "
                 f"OR ({close} IS NOT NULL AND (CAST($pf AS DATE) IS NULL OR {close} >= CAST($pf AS DATE)) "
                 f"AND (CAST($pt AS DATE) IS NULL OR {close} <= CAST($pt AS DATE)))))")
-
-    def history_reach_on_day_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, day: date,
-                                      cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
-        """deal_id, snapshot_date (= `day`), hist_idx: the furthest open stage the stage history of each
-        deal in scope shows it in by `day` — `metrics.changes.history_reach_by_day` of one day, from
-        `stage_facts` (a stage was entered by a day when its first entry was). Unsorted."""
-        sql = (f"SELECT f.deal_id, CAST($day AS DATE) AS snapshot_date, CAST(max(i.stage_index) AS BIGINT) AS hist_idx "
-               f"FROM stage_facts f JOIN stage_idx i ON i.stage = f.stage "
-               f"WHERE CAST(f.first_at AS DATE) <= CAST($day AS DATE) "
-               f"AND f.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) GROUP BY 1")
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql,
-                                      self._bound(sql, self._scope_params(scope) | {"day": day}))
 
     _BARS = ("start", "created", "pulled_in", "amount_up", "amount_down", "pushed_out", "won", "lost", "removed", "end")
 

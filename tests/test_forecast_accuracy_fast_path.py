@@ -3,9 +3,11 @@ made then look at, worked out in DuckDB (`Store.snapshot_forecast_inputs_in_scop
 dates, the open and won deals at each, and the closed deals counted as the historical forecast learns
 from them (`metrics.forecast.historical_training`). Each piece equals its definition on the deals at
 the snapshot (`metrics.changes.deals_at_snapshot`) and the stage history by that day, and the
-accuracy equals `metrics.changes.forecast_accuracy` over the snapshot rows, on the demo company over
-scopes, periods and days, and on generated stores (deals a snapshot does not show, several uploads
-on one date, undated deals, deals without an amount or close date, stages outside the pipeline).
+accuracy equals `metrics.changes.forecast_accuracy` over the snapshot rows in scope (deals since
+deleted in the CRM counted by their snapshot owner, as the History and Meeting pages count them:
+`Store.snapshots_with_removed_in_scope`), on the demo company over scopes, periods and days, and on
+generated stores (deals a snapshot does not show, deleted deals, several uploads on one date, undated
+deals, deals without an amount or close date, stages outside the pipeline).
 Today's forecasts likewise read only the open and recently won deals (`Store.forecast_deals_in_scope`)
 and the closed deals' counts (`Store.historical_training_in_scope`, which also give the win rate).
 """
@@ -41,14 +43,14 @@ def _fast(store: Store, scope: dict, p_from: date, p_to: date, as_of: date) -> p
 def _plain(store: Store, scope: dict, p_from: date, p_to: date, as_of: date) -> pl.DataFrame:
     """The definition over the whole scoped tables: every snapshot row and history row."""
     return changes.forecast_accuracy(store.deals_in_scope(scope), store.stage_history_in_scope(scope),
-                                     store.stages_frame(), store.snapshots_in_scope(scope), as_of=as_of,
+                                     store.stages_frame(), store.snapshots_with_removed_in_scope(scope), as_of=as_of,
                                      period_from=p_from, period_to=p_to)
 
 
 def _pieces_match(store: Store, scope: dict, p_from: date, p_to: date, as_of: date) -> int:
     """The dates, deals and training counts equal their definitions; returns how many dates."""
     stages = store.stages_frame()
-    deals, snaps = store.deals_in_scope(scope), store.snapshots_in_scope(scope)
+    deals, snaps = store.deals_in_scope(scope), store.snapshots_with_removed_in_scope(scope)
     end = min(p_to, as_of)
     days, at, trained = _inputs(store, scope, p_from, p_to, as_of)
     assert days == [d for d in changes.snapshot_dates(snaps) if d < end]
@@ -101,13 +103,16 @@ def test_store_inputs_equal_their_definitions_on_the_demo(demo):
 
 
 def test_every_scope_filter_is_applied(demo):
-    """A manager or a rep sees only the snapshots of their deals: each scope's counts are those of
-    its own deals, never more."""
+    """A manager or a rep sees only the snapshots of their deals (and of their deals since deleted):
+    each scope's counts are those of its own deals, never more."""
     everyone = _inputs(demo, {}, *DEMO_WINDOWS[0])[2]["deals"].sum()
+    deleted = set(demo.snapshots_with_removed_in_scope({})["deal_id"]) - set(demo.deals_in_scope({})["deal_id"])
+    assert deleted
     for scope in demo_scopes(demo)[1:]:
         _, at, trained = _inputs(demo, scope, *DEMO_WINDOWS[0])
         assert trained["deals"].sum() < everyone
-        assert set(at["deal_id"]) <= set(demo.deals_in_scope(scope)["deal_id"])
+        assert set(at["deal_id"]) <= set(demo.snapshots_with_removed_in_scope(scope)["deal_id"])
+        assert set(at["deal_id"]) - set(demo.deals_in_scope(scope)["deal_id"]) <= deleted
 
 
 # ------------------------------------------------------------------ generated stores

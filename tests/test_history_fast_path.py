@@ -131,21 +131,25 @@ def companies(draw):
     """Up to 12 deals over 4 weekly uploads (a few on the same day as the one before): each upload
     holds a random subset of the deals (appearing, disappearing, coming back), with random stages,
     statuses, amounts (some missing, some with cents) and close dates on and beside month and
-    quarter edges; owners from two teams."""
+    quarter edges; owners from two teams. Up to 3 more deals (ids X..) were deleted in the CRM: only
+    snapshot rows show them (marked "deleted", appended to the upload's batch as the demo does, or to
+    a batch of their own when the upload holds no other deal)."""
     n = draw(st.integers(0, 12))
+    gone = draw(st.integers(0, 3))
     uploads = []
     for k, day in enumerate(DAYS):
         rows = []
-        for i in range(n):
+        for i in range(n + gone):
             if not draw(st.booleans()) and k and draw(st.booleans()):
                 continue                                                  # absent from this upload
             status = draw(st.sampled_from(["open", "open", "open", "won", "lost"]))
             stage = {"won": "Won", "lost": "Lost"}.get(status) or draw(st.sampled_from(STAGES[:3]))
             amount = draw(st.sampled_from([None, 0.0, 100.0, 250.5, 1000.0, 99.99]))
-            rows.append({"deal_id": f"D{i:02d}", "account_id": "A1", "owner_rep_id": draw(st.sampled_from(["R1", "R2", "R3"])),
+            rows.append({"deal_id": f"D{i:02d}" if i < n else f"X{i:02d}", "account_id": "A1",
+                         "owner_rep_id": draw(st.sampled_from(["R1", "R2", "R3"])),
                          "name": f"Deal {i}", "product": draw(st.sampled_from(["P1", "P2"])), "amount": amount,
                          "currency": "EUR", "stage": stage, "status": status, "created_on": date(2026, 9, 1),
-                         "close_date": draw(st.sampled_from(CLOSES))})
+                         "close_date": draw(st.sampled_from(CLOSES)), "deleted": i >= n})
         uploads.append((day, rows))
         if draw(st.integers(0, 3)) == 0:                                 # a second upload on the same day
             again = [dict(r, amount=(r["amount"] or 0) + 10.0) for r in rows[: len(rows) // 2]]
@@ -160,8 +164,11 @@ def _store(path, uploads) -> Store:
           stages=stages_frame(STAGES, "Won", "Lost"))
     write(store, "accounts", [{"account_id": "A1", "name": "Acme", "size": "SMB"}])
     for k, (day, rows) in enumerate(uploads):
-        if rows:
-            write(store, "deals", rows, snapshot_date=day, file_name=f"deals{k}.csv")
+        kept = [{c: v for c, v in r.items() if c != "deleted"} for r in rows if not r.get("deleted")]
+        batch = write(store, "deals", kept, snapshot_date=day, file_name=f"deals{k}.csv") if kept else 1000 + k
+        deleted = [r for r in rows if r.get("deleted")]
+        if deleted:
+            store.append_snapshots(pl.DataFrame(deleted).with_columns(pl.lit(day).alias("snapshot_date")), batch)
     return store
 
 

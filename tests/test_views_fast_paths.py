@@ -145,8 +145,10 @@ def _forecast_plain(store: Store, f: Filters) -> dict[str, pl.DataFrame]:
                                                                               as_of=f.as_of), fr.stages, f)
     out["open_deals"] = fv._open_deals(fr.deals, names, fr.accounts, f)
     out["currency"] = single_currency(fr.deals)
+    # the snapshot rows in scope, with deals since deleted in the CRM by their snapshot owner (as the
+    # History and Meeting pages count them)
     out["accuracy_points"] = changes.forecast_accuracy(
-        fr.deals, fr.stage_history, fr.stages, store.snapshots_in_scope(scope_of(f)), as_of=f.as_of,
+        fr.deals, fr.stage_history, fr.stages, store.snapshots_with_removed_in_scope(scope_of(f)), as_of=f.as_of,
         period_from=f.period_from, period_to=f.period_to)
     return out
 

@@ -94,13 +94,7 @@ def compute(store: Any, f: Filters) -> ForecastView:
     reach = store.history_reach_in_scope(scope, idx, cur, status="open")
     fc = forecast.forecasts(deals, None, fr.stages, as_of=f.as_of, period_from=f.period_from,
                             period_to=f.period_to, reach=reach, trained=trained)
-    # forecast accuracy reads only the snapshots before the period's cut (metrics.changes.forecast_accuracy),
-    # and of the deals at each only what its forecasts read, counted in DuckDB
-    days, at, fit = store.snapshot_forecast_inputs_in_scope(
-        scope, idx, before=min(f.period_to, f.as_of), period_from=f.period_from, age_edges=list(forecast.AGE_EDGES),
-        trailing_days=forecast.TRAILING_DAYS, cur=cur)
-    points = changes.forecast_accuracy(deals, None, fr.stages, None, as_of=f.as_of, period_from=f.period_from,
-                                       period_to=f.period_to, days=days, at=at, trained=fit)
+    points = past_accuracy(store, scope, deals, fr.stages, f, cur)
     return ForecastView(
         empty=False, bounded=True, currency=currency, has_targets=has_targets,
         total=total.row(0, named=True) if total.height else {},
@@ -112,6 +106,20 @@ def compute(store: Any, f: Filters) -> ForecastView:
         open_deals=_open_deals(deals, names, fr.accounts, f),
         accuracy=changes.forecast_mape(points), accuracy_points=points, best_method=changes.best_method(points),
     )
+
+
+def past_accuracy(store: Any, scope: dict[str, Any], deals: pl.DataFrame, stages: pl.DataFrame, f: Filters,
+                  cur: Any) -> pl.DataFrame:
+    """`metrics.changes.forecast_accuracy` of a bounded period over the snapshot rows in scope (deals
+    since deleted in the CRM counted by their snapshot owner, as on the History page), the Forecast and
+    Meeting pages alike: only the snapshots before the period's cut are read, and of the deals at each
+    only what its forecasts read, counted in DuckDB. `deals`: the scoped deals, at least the won ones
+    closed in the period (the actual)."""
+    days, at, fit = store.snapshot_forecast_inputs_in_scope(
+        scope, open_stages(stages), before=min(f.period_to, f.as_of), period_from=f.period_from,
+        age_edges=list(forecast.AGE_EDGES), trailing_days=forecast.TRAILING_DAYS, cur=cur)
+    return changes.forecast_accuracy(deals, None, stages, None, as_of=f.as_of, period_from=f.period_from,
+                                     period_to=f.period_to, days=days, at=at, trained=fit)
 
 
 def _won_span(f: Filters) -> tuple[date, date]:

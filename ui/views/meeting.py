@@ -11,11 +11,12 @@ from typing import Any
 
 import polars as pl
 
-from metrics import changes, quality
+from metrics import quality
 from metrics._common import open_stages
 from metrics.agenda import Agenda, meeting_agenda, meeting_pair
 from ui.filters import Filters
 from ui.views import empty, load, scope_of
+from ui.views.forecast import past_accuracy
 from ui.views.history import single_currency
 
 
@@ -34,10 +35,11 @@ def compute(store: Any, f: Filters) -> MeetingView:
 
     Neither the stage history nor the snapshots are loaded: the agenda gets what the other pages
     read in their place (`metrics.agenda.meeting_agenda`'s stand-ins): the waterfall's deals from the
-    two compared snapshots (as the History page), the history's reach and one snapshot at a time
-    for the forecasts' accuracy (as the Forecast page), the completed stays and current stage
-    entries for the stalled deals (as the Funnel page) and the quality checks from the stage
-    coverage and last open snapshots (as the Data page). Deals come with only the columns read."""
+    two compared snapshots (as the History page), the history's reach, the forecasts' accuracy from
+    what each past snapshot's forecasts read (the Forecast page's `past_accuracy`), the completed
+    stays and current stage entries for the stalled deals (as the Funnel page) and the quality checks
+    from the stage coverage and last open snapshots (as the Data page). Deals come with only the
+    columns read."""
     # activities are not loaded: the slides show no activity counts (the leaderboard ranks by revenue)
     cur, scope = store.cursor(), scope_of(f)
     fr = load(store, f, tables=("reps", "accounts", "targets"))
@@ -49,10 +51,8 @@ def compute(store: Any, f: Filters) -> MeetingView:
         if None not in pair and pair[0] != pair[1] else None
     reach = accuracy = None
     if f.bounded:
-        end = min(f.period_to, f.as_of)
-        days = [d for d in dates if d < end and d <= f.as_of] if end >= f.period_from else []
         reach = store.history_reach_in_scope(scope, idx, cur)
-        accuracy = _accuracy(store, scope, deals, fr.stages, idx, days, f, cur)
+        accuracy = past_accuracy(store, scope, deals, fr.stages, f, cur)
     checks = quality.quality_check_set(
         deals, empty("stage_history"), fr.stages, as_of=f.as_of, coverage=store.stage_coverage_in_scope(scope, idx, cur),
         last_open=store.last_open_snapshots_in_scope(scope, cur))
@@ -73,22 +73,6 @@ def compute(store: Any, f: Filters) -> MeetingView:
 # batch of the stalled and hygiene lists
 _DEAL_COLUMNS = ("deal_id", "name", "account_id", "owner_rep_id", "product", "amount", "currency", "stage", "status",
                  "created_on", "close_date", "closed_on", "probability", "batch_id")
-
-
-def _accuracy(store: Any, scope: dict, deals: pl.DataFrame, stages: pl.DataFrame, idx: pl.DataFrame,
-              days: list, f: Filters, cur: Any) -> pl.DataFrame:
-    """`metrics.changes.forecast_accuracy` of the period, one snapshot (its rows and the history's reach
-    by its day) read at a time: each snapshot's forecasts depend on that snapshot alone, so the rows
-    are the same, in the same order."""
-    window = {"as_of": f.as_of, "period_from": f.period_from, "period_to": f.period_to}
-    frames = [changes.forecast_accuracy(deals, None, stages, store.snapshot_day_rows_in_scope(scope, day, cur),
-                                        reaches=store.history_reach_on_day_in_scope(scope, idx, day, cur), **window)
-              for day in days]
-    if not frames:
-        return changes.forecast_accuracy(deals, None, stages, empty("deal_snapshots"), **window,
-                                         reaches=pl.DataFrame(schema={"deal_id": pl.String, "snapshot_date": pl.Date,
-                                                                      "hist_idx": pl.Int64}))
-    return pl.concat(frames, how="vertical").sort("snapshot_date", "method")
 
 
 def _complete(ranks: dict[str, int], agenda: Agenda) -> dict[str, int]:
