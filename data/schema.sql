@@ -202,3 +202,14 @@ CREATE TABLE IF NOT EXISTS stage_facts (
     mid_n      BIGINT,
     is_last    BOOLEAN
 );
+
+-- Derived: one row per deal of `stage_facts`: the furthest open stage its history shows (hist_idx) and
+-- the furthest it entered in order from the first on (strict_idx: first entries never earlier than the
+-- previous stage's), as indexes of the pipeline's open stages in order (`metrics._common.open_stages`
+-- of `stages`; both null when the history shows none), so the bottleneck's and the funnel's reach read
+-- one row per deal. Rebuilt for the deals an import or undo touches, and whole when `stages` changes.
+CREATE TABLE IF NOT EXISTS deal_reach (
+    deal_id    VARCHAR,
+    hist_idx   BIGINT,
+    strict_idx BIGINT
+);

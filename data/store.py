@@ -656,11 +656,35 @@ class Store:
         "  FILTER (next_at IS NOT NULL), 0) AS BIGINT), CAST(count(next_at) AS BIGINT), bool_or(next_at IS NULL) "
         "FROM stage_intervals GROUP BY deal_id, stage ORDER BY deal_id, stage"
     )
-    # the derived tables and the canonical tables each is computed from (stage_facts after stage_intervals)
+    # the open stages of the stored pipeline in order, as `metrics._common.open_stages` numbers them
+    # (neither won nor lost, one per name, by position then name); `deal_reach` is built with them
+    _OPEN_STAGES = (
+        "SELECT name AS stage, CAST(row_number() OVER (ORDER BY min(position), name) - 1 AS BIGINT) AS stage_index "
+        "FROM stages WHERE NOT coalesce(is_won, false) AND NOT coalesce(is_lost, false) GROUP BY name ORDER BY 2"
+    )
+
+    @classmethod
+    def _rebuild_reach_sql(cls, n: int) -> str:
+        """deal_reach of the `n` open stages of `_OPEN_STAGES` (their indexes bound as $s0, $s1, ...,
+        and $n): per deal of stage_facts the furthest of them its history shows (hist_idx) and the
+        furthest it entered in order from the first on (strict_idx: first entries never earlier than
+        the previous stage's), as `stage_reach_in_scope` computes them; both null without any."""
+        firsts = "".join(f", max(f.first_at) FILTER (i.stage_index = $s{k}) AS f{k}" for k in range(n))
+        breaks = "".join(f" WHEN f{k} IS NULL OR f{k} < f{k - 1} THEN $s{k}" for k in range(1, n))
+        strict = (f"CASE WHEN hist_idx IS NOT NULL THEN greatest(CASE WHEN f0 IS NULL THEN $s0{breaks} ELSE $n END, 1) - 1 END"
+                  if n else "NULL")
+        return (f"INSERT INTO deal_reach SELECT deal_id, hist_idx, CAST({strict} AS BIGINT) FROM ("
+                f"SELECT f.deal_id, max(i.stage_index) AS hist_idx{firsts} FROM stage_facts f "
+                f"LEFT JOIN ({cls._OPEN_STAGES}) i ON i.stage = f.stage GROUP BY f.deal_id) ORDER BY deal_id")
+    # the derived tables and the canonical tables each is computed from (stage_facts after stage_intervals,
+    # deal_reach after stage_facts; deal_reach also from the pipeline, `stages`)
     DERIVED_FROM: dict[str, tuple[str, ...]] = {"activity_daily": ("activities", "accounts"),
                                                 "stage_intervals": ("stage_history",),
                                                 "activity_months": ("activities",),
-                                                "stage_facts": ("stage_history",)}
+                                                "stage_facts": ("stage_history",),
+                                                "deal_reach": ("stage_history", "stages")}
+    # the derived table each one is computed from, which a rebuild of it therefore follows
+    _DERIVED_AFTER: dict[str, str] = {"stage_facts": "stage_intervals", "deal_reach": "stage_facts"}
     # Incremental rebuild of the stage tables: the deals one batch touches (rows it wrote, rows it replaced),
     # as the temp table `touched_stage_intervals`, taken while both versions are known: after an import's
     # writes, before an undo's. Every derived row of a deal is a function of that deal's history rows only,
@@ -673,10 +697,14 @@ class Store:
             "SELECT deal_id FROM stage_history WHERE batch_id = $b "
             "UNION SELECT deal_id FROM stage_history_prev WHERE replaced_by = $b")),
     }
-    _TOUCHED["stage_facts"] = _TOUCHED["stage_intervals"]
+    _TOUCHED["stage_facts"] = _TOUCHED["deal_reach"] = _TOUCHED["stage_intervals"]
+    # the canonical tables whose changed rows `_TOUCHED` notes per derived table (a change of its other
+    # sources, e.g. the pipeline for deal_reach, rebuilds it whole)
+    _TOUCHED_FROM: dict[str, tuple[str, ...]] = {"stage_intervals": ("stage_history",), "stage_facts": ("stage_history",),
+                                                 "deal_reach": ("stage_history",)}
     # the touched keys of a derived table, matched against the derived rows (d) ...
     _DELETE_TOUCHED: dict[str, str] = {
-        name: f"DELETE FROM {name} d WHERE EXISTS (SELECT 1 FROM touched_{'stage_intervals' if name == 'stage_facts' else name} t "
+        name: f"DELETE FROM {name} d WHERE EXISTS (SELECT 1 FROM touched_{'stage_intervals' if name in ('stage_facts', 'deal_reach') else name} t "
               f"WHERE {' AND '.join(f't.{k} IS NOT DISTINCT FROM d.{k}' for k in keys)})"
         for name, (keys, _) in _TOUCHED.items()
     }
@@ -686,18 +714,22 @@ class Store:
                             "FROM stage_history WHERE deal_id IN (SELECT deal_id FROM touched_stage_intervals) ORDER BY"),
         "stage_facts": ("FROM stage_intervals GROUP BY",
                         "FROM stage_intervals WHERE deal_id IN (SELECT deal_id FROM touched_stage_intervals) GROUP BY"),
+        "deal_reach": ("GROUP BY f.deal_id",
+                       "WHERE f.deal_id IN (SELECT deal_id FROM touched_stage_intervals) GROUP BY f.deal_id"),
     }
 
     _CLEAR_DERIVED: dict[str, str] = {name: f"DELETE FROM {name}" for name in DERIVED_FROM}
     _DROP_TOUCHED = "DROP TABLE IF EXISTS touched_stage_intervals"
 
-    def _full_sql(self, name: str) -> str:
+    def _full_sql(self, name: str, n: int = 0) -> str:
+        if name == "deal_reach":
+            return self._rebuild_reach_sql(n)
         return {"activity_daily": self._REBUILD_DAILY, "stage_intervals": self._REBUILD_INTERVALS,
                 "activity_months": self._REBUILD_MONTHS, "stage_facts": self._REBUILD_FACTS}[name]
 
-    def _incremental_sql(self, name: str) -> str:
+    def _incremental_sql(self, name: str, n: int = 0) -> str:
         old, new = self._ONLY_TOUCHED[name]
-        full = self._full_sql(name)
+        full = self._full_sql(name, n)
         if full.count(old) != 1:
             raise RuntimeError(f"incremental build of {name}: source clause not found once")
         return full.replace(old, new)
@@ -709,7 +741,7 @@ class Store:
         holding rows (an empty one is built whole, which is then the faster way)."""
         done: set[str] = set()
         for name, srcs in self.DERIVED_FROM.items():
-            if name not in self._TOUCHED or not set(changed) & set(srcs):
+            if name not in self._TOUCHED or not set(changed) & set(srcs) or set(changed) & set(srcs) - set(self._TOUCHED_FROM[name]):
                 continue
             if not _one(cur, f"SELECT EXISTS (SELECT 1 FROM {name})")[0]:
                 continue
@@ -721,20 +753,29 @@ class Store:
         return frozenset(n for n in done if n in self.DERIVED_FROM)
 
     def _rebuild_derived(self, cur: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = FACT_TABLES,
-                         incremental: frozenset[str] = frozenset()) -> None:
+                         incremental: frozenset[str] = frozenset(), only: frozenset[str] | None = None) -> None:
         """Recompute the derived tables computed from the `changed` canonical tables (default: all),
         inside the caller's transaction: those in `incremental` only for the keys `_touched_keys` noted
-        (then the temp tables go), the others whole."""
-        for name, srcs in self.DERIVED_FROM.items():      # stage_facts after stage_intervals
+        (then the temp tables go), the others whole; with `only`, just those tables and the ones
+        computed from them."""
+        done: set[str] = set()
+        for name, srcs in self.DERIVED_FROM.items():      # stage_facts after stage_intervals, deal_reach after both
             if not set(changed) & set(srcs):
                 continue
+            if only is not None and name not in only and self._DERIVED_AFTER.get(name) not in done:
+                continue
+            done.add(name)
             params = {"spaces": self._SPACES} if name == "activity_daily" else None
+            n = 0
+            if name == "deal_reach":                      # numbered by the stored pipeline's open stages
+                n = _one(cur, f"SELECT count(*) FROM ({self._OPEN_STAGES})")[0]
+                params = {f"s{k}": k for k in range(n)} | ({"n": n} if n else {})
             if name in incremental:
                 cur.execute(self._DELETE_TOUCHED[name])
-                sql = self._incremental_sql(name)
+                sql = self._incremental_sql(name, n)
             else:
                 cur.execute(self._CLEAR_DERIVED[name])
-                sql = self._full_sql(name)
+                sql = self._full_sql(name, n)
             cur.execute(sql, params) if params else cur.execute(sql)
         if incremental:
             cur.execute(self._DROP_TOUCHED)
@@ -742,12 +783,12 @@ class Store:
     def _init_derived(self) -> None:
         """Fill the derived tables of a database written before they existed."""
         cur = self.cursor()
-        stale = tuple(srcs[0] for name, srcs in self.DERIVED_FROM.items()
-                      if _one(cur, f"SELECT (SELECT count(*) FROM {name}) = 0 AND EXISTS (SELECT 1 FROM {srcs[0]})")[0])
+        stale = frozenset(name for name, srcs in self.DERIVED_FROM.items()
+                          if _one(cur, f"SELECT (SELECT count(*) FROM {name}) = 0 AND EXISTS (SELECT 1 FROM {srcs[0]})")[0])
         if stale:
             cur.execute("BEGIN TRANSACTION")
             try:
-                self._rebuild_derived(cur, stale)
+                self._rebuild_derived(cur, tuple(self.DERIVED_FROM[n][0] for n in stale), only=stale)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -835,16 +876,21 @@ class Store:
                                closed_from: date | None = None, closed_to: date | None = None) -> pl.DataFrame:
         """deal_id, hist_idx: the furthest open stage the stage history of each deal in scope shows
         — `metrics.funnel.history_reach`; optionally only of deals with that `status` whose close day
-        (closed_on, else close_date) lies in [closed_from, closed_to] (a bound given needs a close day)."""
-        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx FROM stage_facts h "
-               f"JOIN stage_idx i ON i.stage = h.stage "
-               f"WHERE h.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)}) d "
-               f"  WHERE (CAST($status AS VARCHAR) IS NULL OR d.status = $status) "
-               f"  AND (CAST($c_from AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) >= CAST($c_from AS DATE)) "
-               f"  AND (CAST($c_to AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) <= CAST($c_to AS DATE))) "
-               f"GROUP BY 1 ORDER BY 1")
+        (closed_on, else close_date) lies in [closed_from, closed_to] (a bound given needs a close day).
+        From the derived `deal_reach` (else, for another numbering than the stored pipeline's, from
+        `stage_facts`)."""
+        d = (f"SELECT deal_id FROM ({self._deals_sql(scope)}) d "
+             f"  WHERE (CAST($status AS VARCHAR) IS NULL OR d.status = $status) "
+             f"  AND (CAST($c_from AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) >= CAST($c_from AS DATE)) "
+             f"  AND (CAST($c_to AS DATE) IS NULL OR coalesce(d.closed_on, d.close_date) <= CAST($c_to AS DATE))")
         params = self._scope_params(scope) | {"status": status, "c_from": closed_from, "c_to": closed_to}
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
+        cur = cur or self.cursor()
+        if self._reach_stored(cur, stage_index):
+            sql = f"SELECT deal_id, hist_idx FROM deal_reach WHERE hist_idx IS NOT NULL AND deal_id IN ({d}) ORDER BY 1"
+            return self._bound_frame(sql, params, cur)
+        sql = (f"SELECT h.deal_id, CAST(max(i.stage_index) AS BIGINT) AS hist_idx FROM stage_facts h "
+               f"JOIN stage_idx i ON i.stage = h.stage WHERE h.deal_id IN ({d}) GROUP BY 1 ORDER BY 1")
+        return self._with_stage_index(cur, stage_index, sql, self._bound(sql, params))
 
     def bottleneck_counts_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
                                    periods: list[tuple[date | None, date | None]],
@@ -859,6 +905,7 @@ class Store:
                   "deals": pl.Int64, "amount": pl.Float64, "amounts": pl.Int64}
         if not periods or stage_index.height == 0:
             return pl.DataFrame(schema=schema)
+        cur = cur or self.cursor()
         parts = " UNION ALL ".join(
             f"SELECT CAST($p{k} AS BIGINT) AS period, d.* FROM d WHERE {self._close_within(k)}"
             for k in range(len(periods)))
@@ -868,7 +915,7 @@ class Store:
             f"  LEFT JOIN (SELECT rep_id, team FROM reps WHERE rep_id IN ({self._REPS_IN_SCOPE})) r "
             f"  ON r.rep_id = d.owner_rep_id WHERE d.status IN ('won', 'lost')), "
             f"p AS ({parts}), "
-            f"{self._LOST_REACH.format(src='p')} "
+            f"{self._reach_cte(cur, stage_index, 'p')} "
             f"SELECT p.team, p.period, p.status, CAST({self._max_idx_sql('p.status', 'r.hist_idx')} AS BIGINT) AS max_idx, "
             f"  CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(p.amount), 0) AS DOUBLE) AS amount, "
             f"  CAST(count(p.amount) AS BIGINT) AS amounts "
@@ -958,7 +1005,8 @@ class Store:
                              closed_to: date | None = None, open_as_of: date | None = None) -> pl.DataFrame:
         """deal_id, hist_idx, strict_idx of the deals in scope — `metrics.funnel.stage_reach`: the
         furthest open stage their history shows, and the furthest one they entered in order from
-        the first on (first entries never earlier than the previous stage's), from `stage_facts`.
+        the first on (first entries never earlier than the previous stage's), from the derived
+        `deal_reach` (else, for another numbering than the stored pipeline's, from `stage_facts`).
         With a `closed_from` or `closed_to` bound, only of the deals won or lost in it (a close day
         needed) and, with `open_as_of`, of those open at that day."""
         d = (f"SELECT deal_id FROM ({self._deals_sql(scope)}) d "
@@ -984,7 +1032,12 @@ class Store:
             return pl.DataFrame(schema={"deal_id": pl.String, "hist_idx": pl.Int64, "strict_idx": pl.Int64})
         params = (self._scope_params(scope) | {"c_from": closed_from, "c_to": closed_to, "o_as_of": open_as_of, "n": n}
                   | {f"s{k}": k for k in range(n)})
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
+        cur = cur or self.cursor()
+        if self._reach_stored(cur, stage_index):           # the same two numbers, stored per deal at import
+            sql = (f"SELECT deal_id, hist_idx, strict_idx FROM deal_reach "
+                   f"WHERE hist_idx IS NOT NULL AND deal_id IN ({d}) ORDER BY deal_id")
+            return self._bound_frame(sql, params, cur)
+        return self._with_stage_index(cur, stage_index, sql, self._bound(sql, params))
 
     def has_stage_history_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> bool:
         """Whether any deal in scope has a stage-history row."""
@@ -1129,6 +1182,21 @@ class Store:
     _LOST_REACH = ("reach AS (SELECT f.deal_id, max(i.stage_index) AS hist_idx FROM stage_facts f "
                    "JOIN stage_idx i ON i.stage = f.stage WHERE f.deal_id IN (SELECT deal_id FROM {src} "
                    "WHERE status <> 'won') GROUP BY 1)")
+
+    def _reach_stored(self, cur: duckdb.DuckDBPyConnection, stage_index: pl.DataFrame) -> bool:
+        """Whether `stage_index` numbers the open stages as the stored pipeline does (`_OPEN_STAGES`,
+        with which the derived `deal_reach` is built): then deal_reach holds the reach it gives."""
+        stored = _pl(cur, self._OPEN_STAGES)
+        given = stage_index.select("stage", pl.col("stage_index").cast(pl.Int64)).sort("stage_index")
+        return stored.rows() == given.rows()
+
+    def _reach_cte(self, cur: duckdb.DuckDBPyConnection, stage_index: pl.DataFrame, src: str) -> str:
+        """The CTE `reach` (deal_id, hist_idx) of `_LOST_REACH` over the CTE `src`: read from the derived
+        `deal_reach` (one row per deal, every status: `_max_idx_sql` reads hist_idx of lost deals only)
+        when `_reach_stored`, else computed from `stage_facts` with `stage_index`."""
+        if self._reach_stored(cur, stage_index):
+            return "reach AS (SELECT deal_id, hist_idx FROM deal_reach)"
+        return self._LOST_REACH.format(src=src)
 
     @staticmethod
     def _max_idx_sql(status: str, hist: str) -> str:
@@ -1780,7 +1848,7 @@ class Store:
             self._rebuild_derived(cur)
         else:
             new_accounts = w.new_accounts is not None and w.new_accounts.height > 0
-            changed = (w.kind,) + (("accounts",) if new_accounts else ())
+            changed = (w.kind,) + (("accounts",) if new_accounts else ()) + (("stages",) if w.stages is not None else ())
             self._rebuild_derived(cur, changed, self._touched_keys(cur, batch_id, changed))
         cur.execute(
             "UPDATE imports SET inserted = ?, updated = ?, unchanged = ?, rejected = ? WHERE batch_id = ?",
@@ -1910,6 +1978,7 @@ class Store:
                     "SELECT name, position, probability, is_won, is_lost, source, NULL FROM stages_frame"
                 )
                 cur.unregister("stages_frame")
+                self._rebuild_derived(cur, ("stages",))
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -1930,7 +1999,8 @@ class Store:
                 raise ImportProblem("undo_blocked", batch_id=batch_id, later=", ".join(map(str, later)))
             cur.execute("BEGIN TRANSACTION")
             try:
-                incremental = self._touched_keys(cur, batch_id)     # before the batch's rows go
+                changed = FACT_TABLES + (("stages",) if row.get("stages_changed") else ())
+                incremental = self._touched_keys(cur, batch_id, changed)     # before the batch's rows go
                 for name in FACT_TABLES:
                     cur.execute(SQL[name]["undo_delete"], [batch_id])
                     cur.execute(SQL[name]["undo_restore"], [batch_id])
@@ -1944,7 +2014,7 @@ class Store:
                     )
                     cur.execute("DELETE FROM stages_prev WHERE replaced_by = ?", [batch_id])
                 cur.execute("UPDATE imports SET status = 'undone' WHERE batch_id = ?", [batch_id])
-                self._rebuild_derived(cur, FACT_TABLES, incremental)
+                self._rebuild_derived(cur, changed, incremental)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")

@@ -300,3 +300,31 @@ def test_deal_count_and_currencies_in_every_scope(demo):
         deals = demo.deals_in_scope(scope)
         assert demo.deal_currencies_in_scope(scope) == (deals.height, sorted(deals["currency"].drop_nulls().unique()))
         assert demo.first_close_day_in_scope(scope) == deals.select(close_day().min()).item()
+
+
+def test_reach_is_read_from_deal_reach_only_for_the_stored_pipeline(demo):
+    """The furthest stage (bottleneck counts, history reach, the funnel's stage reach) comes from the
+    derived `deal_reach` when the caller numbers the open stages as the stored pipeline does; for
+    another numbering (a pipeline edited since, a test's own) it is computed from `stage_facts` with
+    that numbering, and both equal the definition."""
+    stages = demo.stages_frame()
+    cur = demo.cursor()
+    assert "deal_reach" in demo._reach_cte(cur, open_stages(stages).select("stage", "stage_index"), "p")
+    n = stages.height
+    other = stages.with_columns((n + 1 - pl.col("position")).alias("position"))     # the open stages reversed
+    idx = open_stages(other).select("stage", "stage_index")
+    assert idx["stage"].to_list() != open_stages(stages)["stage"].to_list()
+    assert "deal_reach" not in demo._reach_cte(cur, idx, "p")
+    for scope in demo_scopes(demo)[:3]:
+        deals, reps, hist = demo.deal_facts_in_scope(scope), demo.reps_in_scope(scope), demo.stage_entries_in_scope(scope)
+        for lo, hi in PERIODS[:4]:
+            got = demo.bottleneck_counts_in_scope(scope, idx, funnel.bottleneck_periods(lo, hi, 4))
+            want = funnel.bottleneck_counts(deals, hist, other, reps, as_of=DEMO_AS_OF, period_from=lo, period_to=hi)
+            assert_frame_equal(got, want, check_exact=False, rel_tol=1e-12)
+        for st_frame in (stages, other):
+            i = open_stages(st_frame).select("stage", "stage_index")
+            assert_frame_equal(demo.history_reach_in_scope(scope, i), funnel.history_reach(hist, st_frame))
+            assert_frame_equal(demo.stage_reach_in_scope(scope, i), funnel.stage_reach(hist, st_frame))
+            lost = deals.filter(pl.col("status") == "lost")["deal_id"]
+            assert_frame_equal(demo.history_reach_in_scope(scope, i, status="lost"),
+                               funnel.history_reach(hist.filter(pl.col("deal_id").is_in(lost.implode())), st_frame))

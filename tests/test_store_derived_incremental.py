@@ -1,7 +1,9 @@
-"""The stage tables derived at import (stage_intervals, stage_facts) are rebuilt after an import or undo only
-for the deals the batch touched (the activity tables are rebuilt whole). Property: after any sequence of
-imports, re-imports with changed rows, undo, demo replacement and clear on small generated stores, every
-derived table holds exactly the rows a full rebuild gives (compared as multisets)."""
+"""The stage tables derived at import (stage_intervals, stage_facts, deal_reach) are rebuilt after an import or
+undo only for the deals the batch touched (the activity tables are rebuilt whole; deal_reach also whole when
+the pipeline changes). Property: after any sequence of imports (some replacing the pipeline), re-imports with
+changed rows, pipeline edits, undo, demo replacement and clear on small generated stores, every derived table
+holds exactly the rows a full rebuild gives (compared as multisets), and deal_reach is the history reach of
+`metrics.funnel.history_reach` under the stored pipeline."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from data.ingest.problems import ImportProblem
 from data.store import TABLES, ImportWrite, Store
+from metrics import funnel
 
 DEALS = [f"D{i}" for i in range(5)]
 STAGES = ["Lead", "Demo", "Proposal", "Won"]
@@ -31,6 +34,22 @@ SCHEMAS = {
     "accounts": {"account_id": pl.String, "name": pl.String, "industry": pl.String, "region": pl.String,
                  "size": pl.String, "owner_rep_id": pl.String, "created_on": pl.Date},
 }
+
+# a pipeline over some of the history's stages (and one it never shows), in any order, with a won and a
+# lost stage or none; positions may tie, so the order falls back to the names
+pipeline = st.lists(st.sampled_from(STAGES + ["Lost", "Stale"]), unique=True, max_size=5).flatmap(
+    lambda names: st.tuples(st.lists(st.integers(1, 3), min_size=len(names), max_size=len(names)),
+                            st.sampled_from(names + [None]), st.sampled_from(names + [None])).map(
+        lambda x: {"name": names, "position": x[0], "is_won": [n == x[1] for n in names],
+                   "is_lost": [n == x[2] for n in names]}))
+
+
+def _stages(p: dict) -> pl.DataFrame:
+    n = len(p["name"])
+    return pl.DataFrame({**p, "probability": [0.5] * n, "source": ["configured"] * n},
+                        schema={"name": pl.String, "position": pl.Int32, "is_won": pl.Boolean, "is_lost": pl.Boolean,
+                                "probability": pl.Float64, "source": pl.String})
+
 
 history_row = st.fixed_dictionaries({"deal_id": st.sampled_from(DEALS), "stage": st.sampled_from(STAGES),
                                      "entered_at": st.sampled_from(TIMES), "inferred": st.booleans()})
@@ -52,6 +71,9 @@ def _rows(kind: str, rows: list[dict]) -> pl.DataFrame:
 
 op = st.one_of(
     st.tuples(st.just("stage_history"), st.lists(history_row, min_size=1, max_size=8), st.sampled_from(["", "demo", "replace"])),
+    st.tuples(st.just("history_and_stages"), st.tuples(st.lists(history_row, min_size=1, max_size=8), pipeline),
+              st.sampled_from(["", "demo"])),
+    st.tuples(st.just("set_stages"), pipeline, st.just("")),
     st.tuples(st.just("activities"), st.lists(activity_row, min_size=1, max_size=8), st.sampled_from(["", "demo", "replace", "accounts"])),
     st.tuples(st.just("accounts"), st.lists(account_row, min_size=1, max_size=3), st.sampled_from(["", "demo"])),
     st.tuples(st.just("undo"), st.integers(0, 8), st.just("")),
@@ -88,6 +110,14 @@ def _apply(store: Store, batches: list[int], kind: str, arg, flag: str) -> None:
                                                 new_accounts=new_accounts, is_demo=flag == "demo",
                                                 replace_demo=flag == "replace"))
         batches.append(counts.batch_id)
+    elif kind == "history_and_stages":            # an upload that also replaces the pipeline
+        rows, stages = arg
+        counts = store.apply_import(ImportWrite(kind="stage_history", file_name=None, sha256=None,
+                                                rows=_rows("stage_history", rows), stages=_stages(stages),
+                                                is_demo=flag == "demo"))
+        batches.append(counts.batch_id)
+    elif kind == "set_stages":
+        store.set_stages(_stages(arg))
     elif kind == "undo":
         if batches:
             try:
@@ -117,8 +147,37 @@ def test_incremental_rebuild_equals_full_rebuild(store, ops):
         _apply(store, batches, kind, arg, flag)
         got = _derived(store.cursor())
         assert got == _full_rebuild(store), (kind, arg, flag)
+        _reach_is_the_definition(store)
     tmp = store.cursor().execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'touched_%'").fetchone()[0]
     assert tmp == 0                               # the key tables do not outlive their transaction's work
+
+
+def _reach_is_the_definition(store: Store) -> None:
+    """deal_reach: one row per deal with history; its hist_idx and strict_idx, where known,
+    `funnel.stage_reach` of the history rows under the stored pipeline."""
+    cur = store.cursor()
+    reach = pl.DataFrame(cur.execute("SELECT deal_id, hist_idx, strict_idx FROM deal_reach").fetchall(), orient="row",
+                         schema={"deal_id": pl.String, "hist_idx": pl.Int64, "strict_idx": pl.Int64})
+    hist = pl.DataFrame(cur.execute("SELECT deal_id, stage, entered_at FROM stage_history").fetchall(), orient="row",
+                        schema={"deal_id": pl.String, "stage": pl.String, "entered_at": pl.Datetime("us")})
+    assert sorted(reach["deal_id"].to_list(), key=repr) == sorted(hist["deal_id"].unique().to_list(), key=repr)
+    want = funnel.stage_reach(hist, store.stages_frame())
+    assert reach.drop_nulls("hist_idx").sort("deal_id").rows() == want.rows()
+    assert reach.filter(pl.col("hist_idx").is_null())["strict_idx"].null_count() == reach["hist_idx"].null_count()
+
+
+@settings(max_examples=40, deadline=None)
+@given(p=pipeline)
+def test_the_stored_open_stages_are_those_of_the_metrics(p):
+    """`Store._OPEN_STAGES` (with which deal_reach is built) numbers the pipeline's open stages as
+    `metrics._common.open_stages` does, ties in position and won/lost flags included."""
+    from metrics._common import open_stages
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("stages", _stages(p))
+    got = con.sql(Store._OPEN_STAGES).fetchall()
+    assert got == open_stages(_stages(p)).select("stage", "stage_index").rows()
 
 
 def test_update_of_a_deals_last_row_and_undo_recompute_only_that_deal(tmp_path):
@@ -140,4 +199,51 @@ def test_update_of_a_deals_last_row_and_undo_recompute_only_that_deal(tmp_path):
     facts = cur.execute("SELECT stage, is_last, mid_n FROM stage_facts WHERE deal_id = 'D1' ORDER BY first_at").fetchall()
     assert facts == [("Lead", False, 1), ("Demo", False, 1), ("Proposal", True, 0)]
     assert cur.execute("SELECT count(*) FROM stage_facts WHERE deal_id = 'D2' AND mid_n = -1").fetchone()[0] == 3
+    store.close()
+
+
+def test_a_pipeline_change_renumbers_every_deals_reach(tmp_path):
+    """deal_reach follows the pipeline: an edit of it, an upload replacing it and the undo of that upload
+    renumber the reach of every deal, also of deals the upload did not touch."""
+    store = Store(tmp_path / "s.duckdb")
+    hist = [{"deal_id": d, "stage": s, "entered_at": t, "inferred": False}
+            for d, stages in (("D1", STAGES[:2]), ("D2", STAGES[:3])) for s, t in zip(stages, TIMES[3:6])]
+    store.apply_import(ImportWrite(kind="stage_history", file_name=None, sha256=None, rows=_rows("stage_history", hist)))
+
+    def reach() -> list[tuple]:
+        return store.cursor().execute("SELECT deal_id, hist_idx, strict_idx FROM deal_reach ORDER BY deal_id").fetchall()
+
+    assert reach() == [("D1", None, None), ("D2", None, None)]   # no pipeline yet: no open stage known
+    flags = {"is_won": [False, False, False, True], "is_lost": [False] * 4}
+    store.set_stages(_stages({"name": STAGES, "position": [1, 2, 3, 4], **flags}))
+    assert reach() == [("D1", 1, 1), ("D2", 2, 2)]
+    later = [{"deal_id": "D3", "stage": "Lead", "entered_at": TIMES[0], "inferred": False}]
+    b = store.apply_import(ImportWrite(kind="stage_history", file_name=None, sha256=None, rows=_rows("stage_history", later),
+                                       stages=_stages({"name": STAGES, "position": [2, 3, 1, 4], **flags}))).batch_id
+    # Proposal, Lead, Demo now: D1 entered Lead then Demo but never Proposal, D2 Proposal after Lead
+    assert reach() == [("D1", 2, 0), ("D2", 2, 0), ("D3", 1, 0)]
+    store.undo(b)
+    assert reach() == [("D1", 1, 1), ("D2", 2, 2)]
+    store.close()
+
+
+def test_the_first_open_of_an_older_database_builds_only_deal_reach(tmp_path):
+    """A database written before deal_reach gets it on its first writable open (a read-only open says
+    what is missing), built alone: the derived tables it already has are not recomputed."""
+    path = tmp_path / "old.duckdb"
+    store = Store(path)
+    flags = {"is_won": [False, False, False, True], "is_lost": [False] * 4}
+    store.set_stages(_stages({"name": STAGES, "position": [1, 2, 3, 4], **flags}))
+    hist = [{"deal_id": "D1", "stage": s, "entered_at": t, "inferred": False} for s, t in zip(STAGES[:3], TIMES[3:6])]
+    store.apply_import(ImportWrite(kind="stage_history", file_name=None, sha256=None, rows=_rows("stage_history", hist)))
+    cur = store.cursor()
+    cur.execute("UPDATE stage_facts SET mid_n = -1")              # a marker only a rebuild of stage_facts removes
+    cur.execute("DROP TABLE deal_reach")                         # as written by a Salescope before the table
+    store.close()
+    with pytest.raises(RuntimeError, match="deal_reach"):
+        Store(path, read_only=True)
+    store = Store(path)
+    cur = store.cursor()
+    assert cur.execute("SELECT deal_id, hist_idx, strict_idx FROM deal_reach").fetchall() == [("D1", 2, 2)]
+    assert cur.execute("SELECT count(*) FROM stage_facts WHERE mid_n = -1").fetchone()[0] == 3
     store.close()
