@@ -60,6 +60,14 @@ def build(path: Path, *, stages: pl.DataFrame, reps: list[dict], accounts: list[
 
 
 DEMO_AS_OF = date(2026, 11, 22)
+# the Filters periods (preset, from, to) the view fast-path tests compare over on the demo
+DEMO_PERIODS = [
+    ("this_quarter", date(2026, 10, 1), date(2026, 12, 31)),
+    ("this_month", date(2026, 11, 1), date(2026, 11, 30)),
+    ("custom", date(2026, 3, 15), date(2026, 6, 14)),
+    ("custom", date(2026, 12, 1), date(2026, 12, 31)),          # not started yet
+    ("all_time", None, None),
+]
 
 
 def demo_store(path: Path) -> Store:

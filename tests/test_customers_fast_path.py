@@ -22,15 +22,9 @@ from ui.filters import Filters
 from ui.views import customers as cv
 from ui.views import scope_of
 from tests import store_builder
-from tests.store_builder import DEMO_AS_OF, demo_scopes
+from tests.store_builder import DEMO_AS_OF, DEMO_PERIODS, demo_scopes
 
-PERIODS = [
-    ("this_quarter", date(2026, 10, 1), date(2026, 12, 31)),
-    ("this_month", date(2026, 11, 1), date(2026, 11, 30)),
-    ("custom", date(2026, 3, 15), date(2026, 6, 14)),
-    ("custom", date(2026, 12, 1), date(2026, 12, 31)),          # not started yet
-    ("all_time", None, None),
-]
+PERIODS = DEMO_PERIODS
 WINDOWS = [[(None, None)], [(date(2026, 10, 1), date(2026, 12, 31)), (date(2026, 7, 1), date(2026, 9, 30)),
                             (date(2026, 7, 1), date(2026, 8, 22))],
            [(date(2025, 2, 14), None), (None, date(2026, 3, 15)), (date(2026, 5, 1), date(2026, 4, 1))]]

@@ -14,15 +14,9 @@ from ui.filters import Filters
 from ui.views import leaderboard as lv
 from ui.views import scope_of
 from ui.views.overview import comparison_window
-from tests.store_builder import DEMO_AS_OF, demo_scopes
+from tests.store_builder import DEMO_AS_OF, DEMO_PERIODS, demo_scopes
 
-PERIODS = [
-    ("this_quarter", date(2026, 10, 1), date(2026, 12, 31)),
-    ("this_month", date(2026, 11, 1), date(2026, 11, 30)),
-    ("custom", date(2026, 3, 15), date(2026, 6, 14)),
-    ("custom", date(2026, 12, 1), date(2026, 12, 31)),          # not started yet
-    ("all_time", None, None),
-]
+PERIODS = DEMO_PERIODS
 
 
 def _plain(store, f: Filters, by: str) -> dict:
