@@ -1697,13 +1697,12 @@ class Store:
                          f"s.last_won_on_{k}")
             schema |= {f"won_deals_{k}": pl.Int64, f"revenue_{k}": pl.Float64, f"last_won_on_{k}": pl.Date}
             params |= {f"f{k}": lo, f"t{k}": hi}
-        accounts = "SELECT account_id, name, owner_rep_id FROM accounts WHERE account_id IS NOT NULL"
-        if scope.get("segments"):
-            accounts += " AND list_contains($segments, size)"
-        if any(scope.get(k) for k in ("teams", "regions", "reps")):     # `accounts_in_scope`'s rule
-            accounts += f" AND (owner_rep_id IN ({self._REPS_IN_SCOPE}) OR account_id IN (SELECT account_id FROM s))"
+        # `accounts_in_scope`'s rule, the accounts with a deal in scope taken from s
+        accounts = (f"SELECT account_id, name, owner_rep_id FROM ("
+                    f"{self._ACCOUNTS_IN_SCOPE.format(reps=self._REPS_IN_SCOPE, deals='SELECT account_id FROM s')}) "
+                    f"WHERE account_id IS NOT NULL")
         sql = (
-            f"WITH s AS (SELECT account_id, "
+            f"WITH s AS MATERIALIZED (SELECT account_id, "
             f"  arg_max(owner_rep_id, (created_on IS NOT NULL, coalesce(created_on, DATE '1970-01-01'), deal_id)) "
             f"    FILTER (WHERE owner_rep_id IS NOT NULL AND NOT owned) AS deal_owner_rep_id, "
             f"  CAST(count(*) FILTER (WHERE live) AS BIGINT) AS open_deals, "
