@@ -19,7 +19,7 @@ from bench.generate import COLUMN_TYPES, FLOOR_TABLE, XLSX, cache_dir, load_meta
 from ui.filters import Filters, period_for
 
 VIEW_NAMES: tuple[str, ...] = ("overview", "funnel", "leaderboard", "customers", "forecast", "history")
-FILTERS: tuple[str, ...] = ("all", "q_team")
+FILTERS: tuple[str, ...] = ("all", "q_team", "quarter")
 Q_TEAM = "Shanghai"           # the biggest team of the demo company
 
 IMPORTS: dict[str, dict[str, str]] = {
@@ -31,10 +31,15 @@ IMPORTS: dict[str, dict[str, str]] = {
 
 
 def filters(kind: str, as_of: date) -> Filters:
-    """`all`: all time; `q_team`: the quarter of as_of (the app's default period), one team."""
+    """`all`: all time; `q_team`: the quarter of as_of (the app's default period), one team; `quarter`:
+    the quarter of as_of, every team (what the app opens on)."""
     if kind == "all":
         return Filters("all_time", None, None, as_of=as_of)
     start, end = period_for("this_quarter", as_of)
+    if kind == "quarter":
+        return Filters("this_quarter", start, end, as_of=as_of)
+    if kind != "q_team":
+        raise ValueError(f"unknown filter: {kind!r}")
     return Filters("this_quarter", start, end, teams=(Q_TEAM,), as_of=as_of)
 
 

@@ -1253,82 +1253,131 @@ class Store:
         - snapshot_date, max_idx, bucket, deals, won: the closed deals at each snapshot counted as
           `metrics.forecast.historical_training` counts them (furthest stage reached by that day,
           age bucket at close by `age_edges`).
-        A date written by one upload holds one row per deal (an upload's deals are one per id), so the
-        latest upload per deal is only sought on dates written by several."""
+        The rows a snapshot shows are read once, streamed into both results; the closed deals a
+        snapshot does not show (`deals_at_snapshot` adds them from the deals table) are sought by a
+        second statement only on the dates that lack some, found by counting (usually none)."""
         cur = cur or self.cursor()
         cur.complete()
         # every snapshot date before the cut (the scope's are among them): the reach is taken at each
         dates = [r[0] for r in cur.execute("SELECT DISTINCT snapshot_date FROM deal_snapshots "
                                            "WHERE snapshot_date < CAST($before AS DATE) ORDER BY 1",
                                            {"before": before}).fetchall()]
-        edges = sorted(set(age_edges) | {0})
-        # the rows of `snapshot_rows_in_scope` (two disjoint parts: the deals in scope, with what the deals
-        # table adds; deals since deleted in the CRM, by their snapshot owner, with nothing added)
-        cols = "s.snapshot_date AS day, s.deal_id, s.stage, s.status, s.amount, s.close_date, s.batch_id"
-        snap = (f"SELECT * FROM (SELECT {cols}, t.created_on, t.closed_on AS t_closed, t.status IN ('won', 'lost') "
-                f"AND coalesce(t.closed_on, t.close_date) <= s.snapshot_date AS closed_before "
-                f"FROM deal_snapshots s JOIN t ON t.deal_id = s.deal_id WHERE s.snapshot_date < CAST($before AS DATE) "
-                f"UNION ALL SELECT {cols}, CAST(NULL AS DATE), CAST(NULL AS DATE), false FROM deal_snapshots s "
-                f"WHERE s.snapshot_date < CAST($before AS DATE) AND {self._deleted_sql('t')}) s WHERE true")
-        # r0, r1, ...: generated names, one per date; the dates themselves are bound ($d0, $d1, ...)
-        reach_cols = "".join(f", max(i.stage_index) FILTER (CAST(f.first_at AS DATE) <= CAST($d{k} AS DATE)) AS r{k}"
-                             for k in range(len(dates)))
-        pick = ("CAST(CASE x.day " + " ".join(f"WHEN CAST($d{k} AS DATE) THEN w.r{k}" for k in range(len(dates)))
-                + " END AS BIGINT)") if dates else "CAST(NULL AS BIGINT)"
-        sql = (
-            f"WITH t AS MATERIALIZED (SELECT d.deal_id, d.stage, d.status, d.amount, d.close_date, d.closed_on, "
-            f"  d.created_on FROM ({self._deals_sql(scope)}) d), "
-            f"multi AS (SELECT snapshot_date FROM deal_snapshots WHERE snapshot_date < CAST($before AS DATE) "
-            f"  GROUP BY 1 HAVING min(batch_id) <> max(batch_id)), "
-            # the latest upload per date and deal (metrics.changes.latest_rows)
-            f"n AS MATERIALIZED (SELECT * EXCLUDE (batch_id) FROM ({snap} AND day NOT IN (SELECT snapshot_date FROM multi) "
-            f"  UNION ALL {snap} AND day IN (SELECT snapshot_date FROM multi) "
-            f"  QUALIFY row_number() OVER (PARTITION BY day, deal_id ORDER BY batch_id DESC) = 1)), "
-            f"days AS (SELECT day, count(*) FILTER (closed_before) AS shown_closed FROM n GROUP BY 1), "
-            # dates where some deal that had closed by then is not shown (counted first: usually none)
-            f"ends AS (SELECT coalesce(closed_on, close_date) AS e, count(*) AS k FROM t "
-            f"  WHERE status IN ('won', 'lost') AND coalesce(closed_on, close_date) IS NOT NULL GROUP BY 1), "
-            f"gaps AS (SELECT days.day FROM days JOIN ends ON ends.e <= days.day GROUP BY days.day, days.shown_closed "
-            f"  HAVING sum(ends.k) > days.shown_closed), "
-            # the deals at each snapshot (metrics.changes.deals_at_snapshot): those it shows, closed ones
-            # with a close day no later than the snapshot; those it does not show that had closed by then
-            f"x AS (SELECT day, deal_id, stage, status, amount, close_date, created_on, "
-            f"  CASE WHEN status IN ('won', 'lost') THEN coalesce(CASE WHEN t_closed <= day THEN t_closed END, "
-            f"    CASE WHEN close_date <= day THEN close_date END, day) END AS closed_on FROM n "
-            f"  UNION ALL SELECT gaps.day, t.deal_id, t.stage, t.status, t.amount, t.close_date, t.created_on, "
-            f"  t.closed_on FROM gaps JOIN t ON t.status IN ('won', 'lost') "
-            f"  AND coalesce(t.closed_on, t.close_date) <= gaps.day "
-            f"  ANTI JOIN n ON n.day = gaps.day AND n.deal_id = t.deal_id), "
-            # each deal's furthest open stage entered by each date
-            f"w AS (SELECT f.deal_id{reach_cols} FROM stage_facts f JOIN stage_idx i ON i.stage = f.stage "
-            f"  WHERE f.deal_id IN (SELECT deal_id FROM t) GROUP BY 1), "
-            f"r AS MATERIALIZED (SELECT x.*, {pick} AS hist_idx FROM x LEFT JOIN w ON w.deal_id = x.deal_id "
-            f"  WHERE x.status IN ('won', 'lost') OR (x.status = 'open' AND (x.created_on IS NULL OR x.created_on <= x.day) "
-            f"  AND x.close_date BETWEEN CAST($pf AS DATE) AND CAST($before AS DATE))) "
-            f"SELECT 'day' AS kind, day AS snapshot_date, NULL AS deal_id, NULL AS stage, NULL AS status, "
-            f"  NULL AS amount, NULL AS created_on, NULL AS close_date, NULL AS closed_on, NULL AS hist_idx, "
-            f"  NULL AS max_idx, NULL AS bucket, NULL AS deals, NULL AS won FROM days "
-            f"UNION ALL SELECT 'deal', day, deal_id, stage, status, amount, created_on, close_date, closed_on, hist_idx, "
-            f"  NULL, NULL, NULL, NULL FROM r WHERE status = 'open' OR (status = 'won' "
-            f"  AND coalesce(closed_on, close_date) >= least(CAST($pf AS DATE), day - CAST($trail AS INTEGER) + 1)) "
-            f"UNION ALL SELECT 'train', day, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-            f"  {self._max_idx_sql('status', 'hist_idx')}, "
-            f"  {self._age_bucket_sql('x', edges)}, count(*), count(*) FILTER (status = 'won') "
-            f"FROM r x LEFT JOIN stage_idx c ON c.stage = x.stage WHERE x.status IN ('won', 'lost') GROUP BY 1, 2, 11, 12"
-        )
-        params = (self._scope_params(scope) | {"before": before, "pf": period_from, "trail": trailing_days,
-                                               "last": stage_index.height - 1}
-                  | {f"e{k}": e for k, e in enumerate(edges)} | {f"d{k}": d for k, d in enumerate(dates)})
-        out = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params))
-        days = sorted(out.filter(pl.col("kind") == "day")["snapshot_date"].to_list())
         deal_schema = {"snapshot_date": pl.Date, "deal_id": pl.String, "stage": pl.String, "status": pl.String,
                        "amount": pl.Float64, "created_on": pl.Date, "close_date": pl.Date, "closed_on": pl.Date,
                        "hist_idx": pl.Int64}
         count_schema = {"snapshot_date": pl.Date, "max_idx": pl.Int64, "bucket": pl.Int64, "deals": pl.Int64,
                         "won": pl.Int64}
+        if not dates:
+            return [], pl.DataFrame(schema=deal_schema), pl.DataFrame(schema=count_schema)
+        edges = sorted(set(age_edges) | {0})
+        params = (self._scope_params(scope) | {"before": before, "pf": period_from, "trail": trailing_days,
+                                               "last": stage_index.height - 1}
+                  | {f"e{k}": e for k, e in enumerate(edges)} | {f"d{k}": d for k, d in enumerate(dates)})
+        out = self._with_stage_index(cur, stage_index, sql := self._snapshot_forecast_sql(scope, len(dates), edges),
+                                     self._bound(sql, params))
+        counts = out.filter(pl.col("kind") == "count")
+        days = sorted(counts["snapshot_date"].unique().to_list())
+        # the dates where fewer deals that had closed by then are shown than the deals table holds
+        shown = counts.group_by("snapshot_date").agg(pl.col("shown").sum())
+        ended = out.filter(pl.col("kind") == "ended").select("snapshot_date", pl.col("shown").alias("ended"))
+        gaps = shown.join(ended, on="snapshot_date").filter(pl.col("ended") > pl.col("shown"))["snapshot_date"]
+        if gaps.len():
+            sql = self._snapshot_forecast_sql(scope, len(dates), edges, gaps=True)
+            more = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params | {"gaps": gaps.sort().to_list()}))
+            out = pl.concat([out, more], how="vertical_relaxed")
         at = out.filter(pl.col("kind") == "deal").select(list(deal_schema)).cast(deal_schema)
-        trained = out.filter(pl.col("kind") == "train").select(list(count_schema)).cast(count_schema)
+        trained = (out.filter((pl.col("kind") == "count") & pl.col("max_idx").is_not_null())
+                   .group_by("snapshot_date", "max_idx", "bucket")
+                   .agg(pl.col("deals").sum(), pl.col("won").sum()).select(list(count_schema)).cast(count_schema))
         return days, at, trained
+
+    def _snapshot_forecast_sql(self, scope: dict[str, Any], n_dates: int, edges: list[int], gaps: bool = False) -> str:
+        """The statement of `snapshot_forecast_inputs_in_scope` over the dates $d0, $d1, ... (their
+        reach columns r0, r1, ... are generated names): rows of kind 'deal' (the deals the forecasts
+        read), 'count' (per date, furthest stage and age bucket: the closed deals, the won ones, and
+        `shown`: the rows of deals the deals table has closed by then; max_idx NULL for the open rows)
+        and 'ended' (per date, `shown`: the deals in scope closed by then). With `gaps`, the same
+        'deal' and 'count' rows of the closed deals the dates $gaps do not show."""
+        scoped = any(scope.get(k) for k in self._SCOPE_KEYS)
+        reach = "".join(f", max(i.stage_index) FILTER (CAST(f.first_at AS DATE) <= CAST($d{k} AS DATE)) AS r{k}"
+                        for k in range(n_dates))
+        r_cols = ", ".join(f"w.r{k}" for k in range(n_dates))
+
+        def pick(day: str) -> str:   # the reach by the row's date
+            return ("CAST(CASE " + day + " " + " ".join(f"WHEN CAST($d{k} AS DATE) THEN r{k}" for k in range(n_dates))
+                    + " END AS BIGINT)")
+
+        extra = ", d.stage AS t_stage, d.amount AS t_amount" if gaps else ""
+        only = "list_contains(CAST($gaps AS DATE[]), s.snapshot_date)" if gaps else "true"
+        # the deals in scope, joined once: what the deals table adds and the reach by each date
+        head = (
+            f"WITH t0 AS MATERIALIZED (SELECT d.deal_id, d.status AS t_status, d.close_date AS t_close, "
+            f"  d.closed_on AS t_closed, d.created_on{extra} FROM ({self._deals_sql(scope)}) d), "
+            f"w AS (SELECT f.deal_id{reach} FROM stage_facts f JOIN stage_idx i ON i.stage = f.stage "
+            f"  WHERE f.deal_id IN (SELECT deal_id FROM t0) GROUP BY 1), "
+            f"t AS MATERIALIZED (SELECT t0.*, {r_cols} FROM t0 LEFT JOIN w ON w.deal_id = t0.deal_id), "
+            f"multi AS (SELECT snapshot_date FROM deal_snapshots WHERE snapshot_date < CAST($before AS DATE) "
+            f"  GROUP BY 1 HAVING min(batch_id) <> max(batch_id)), "
+        )
+        # the rows of `snapshot_rows_in_scope`: the deals in the deals table in scope, with what it adds;
+        # deals since deleted in the CRM (not in it), by their snapshot owner, with nothing added. Without
+        # filters the deals in scope are the deals table, so one outer join reads both; with filters the
+        # parts are read apart, each the cheap way (the deals in scope by id, deleted ones among their owners')
+        added = ["t_status", "t_close", "t_closed", "created_on"] + (["t_stage", "t_amount"] if gaps else []) \
+            + [f"r{k}" for k in range(n_dates)]
+        cols = "s.snapshot_date AS day, s.deal_id, s.stage, s.status, s.amount, s.close_date, s.batch_id"
+
+        def rows(cond: str) -> str:
+            where = f"WHERE s.snapshot_date < CAST($before AS DATE) AND {only} AND {cond}"
+            if not scoped:
+                return f"SELECT {cols}, t.* EXCLUDE (deal_id) FROM deal_snapshots s LEFT JOIN t ON t.deal_id = s.deal_id {where}"
+            return (f"SELECT {cols}, t.* EXCLUDE (deal_id) FROM deal_snapshots s JOIN t ON t.deal_id = s.deal_id {where} "
+                    f"UNION ALL SELECT {cols}, {', '.join(f'NULL AS {c}' for c in added)} FROM deal_snapshots s "
+                    f"{where} AND {self._deleted_sql('t')}")
+
+        # the latest upload per date and deal (metrics.changes.latest_rows), sought only on dates several wrote;
+        # read by both results: kept once for a scope's share of the rows, streamed twice when they are all
+        # the rows (millions at 1M deals: kept, they would spill to disk past the memory limit, and cost more)
+        head += (f"n AS {'' if scoped else 'NOT '}MATERIALIZED (SELECT * EXCLUDE (batch_id) FROM "
+                 f"({rows('s.snapshot_date NOT IN (SELECT snapshot_date FROM multi)')}) "
+                 f"UNION ALL SELECT * EXCLUDE (batch_id) FROM ({rows('s.snapshot_date IN (SELECT snapshot_date FROM multi)')}) "
+                 f"QUALIFY row_number() OVER (PARTITION BY day, deal_id ORDER BY batch_id DESC) = 1), ")
+        if gaps:
+            # the closed deals of the deals table a date does not show (metrics.changes.deals_at_snapshot)
+            head += (f"x AS (SELECT g.day, t.deal_id, t.t_stage AS stage, t.t_status AS status, t.t_amount AS amount, "
+                     f"  t.t_close AS close_date, t.created_on, t.t_closed AS closed_on, {pick('g.day')} AS hist_idx, "
+                     f"  true AS closed_before FROM (SELECT unnest(CAST($gaps AS DATE[])) AS day) g "
+                     f"  JOIN t ON t.t_status IN ('won', 'lost') AND coalesce(t.t_closed, t.t_close) <= g.day "
+                     f"  ANTI JOIN n ON n.day = g.day AND n.deal_id = t.deal_id) ")
+        else:
+            # the rows shown: closed ones with a close day no later than the snapshot
+            head += (f"x AS NOT MATERIALIZED (SELECT day, deal_id, stage, status, amount, close_date, created_on, "
+                     f"  CASE WHEN status IN ('won', 'lost') THEN coalesce(CASE WHEN t_closed <= day THEN t_closed END, "
+                     f"    CASE WHEN close_date <= day THEN close_date END, day) END AS closed_on, {pick('day')} AS hist_idx, "
+                     f"  coalesce(t_status IN ('won', 'lost') AND coalesce(t_closed, t_close) <= day, false) AS closed_before "
+                     f"  FROM n) ")
+        closed = "x.status IN ('won', 'lost')"
+        sql = (
+            f"{head}"
+            f"SELECT 'deal' AS kind, day AS snapshot_date, deal_id, stage, status, amount, created_on, close_date, "
+            f"  closed_on, hist_idx, NULL AS max_idx, NULL AS bucket, NULL AS deals, NULL AS won, NULL AS shown FROM x "
+            f"  WHERE (status = 'open' AND (created_on IS NULL OR created_on <= day) "
+            f"  AND close_date BETWEEN CAST($pf AS DATE) AND CAST($before AS DATE)) OR (status = 'won' "
+            f"  AND coalesce(closed_on, close_date) >= least(CAST($pf AS DATE), day - CAST($trail AS INTEGER) + 1)) "
+            f"UNION ALL SELECT 'count', day, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, max_idx, bucket, "
+            f"  count(*) FILTER ({closed.replace('x.', '')}), count(*) FILTER (status = 'won'), count(*) FILTER (closed_before) "
+            f"  FROM (SELECT x.day, x.status, x.closed_before, "
+            f"  CASE WHEN {closed} THEN {self._max_idx_sql('x.status', 'x.hist_idx')} END AS max_idx, "
+            f"  CASE WHEN {closed} THEN {self._age_bucket_sql('x', edges)} END AS bucket "
+            f"  FROM x LEFT JOIN stage_idx c ON c.stage = x.stage) GROUP BY day, max_idx, bucket"
+        )
+        if not gaps:
+            # per date, the deals in scope closed by then
+            sql += (f" UNION ALL SELECT 'ended', g.day, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+                    f"NULL, NULL, sum(e.k) FROM (SELECT unnest([{', '.join(f'CAST($d{k} AS DATE)' for k in range(n_dates))}]) AS day) g "
+                    f"JOIN (SELECT coalesce(t_closed, t_close) AS e, count(*) AS k FROM t WHERE t_status IN ('won', 'lost') "
+                    f"GROUP BY 1) e ON e.e <= g.day GROUP BY g.day")
+        return sql
 
     # ---- the History page and the meeting's waterfall: grouped over the snapshots in DuckDB
     @classmethod

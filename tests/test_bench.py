@@ -53,7 +53,7 @@ def test_the_json_has_the_documented_shape(bench_run):
             "page_rerun_cached", "page_rerun_trivial", "start_app", "start_trivial"} <= ops
     for view in ("overview", "funnel", "leaderboard", "customers", "forecast"):
         if (ROOT / "ui" / "views" / f"{view}.py").exists():
-            assert {f"view_{view}_all", f"view_{view}_q_team"} <= ops
+            assert {f"view_{view}_all", f"view_{view}_q_team", f"view_{view}_quarter"} <= ops
 
 
 def test_every_op_is_compared_with_its_reference(bench_run):
