@@ -1218,11 +1218,12 @@ class Store:
         without either) and age bucket at close (how many of `age_edges`, 0 among them, the days from
         creation to close reach, minus one; -1 without a creation day) — `metrics.forecast.historical_training`."""
         edges = sorted(set(age_edges) | {0})
+        cur = cur or self.cursor()
         sql = (
             f"WITH d AS (SELECT d.deal_id, d.status, d.stage, d.created_on, d.closed_on, d.close_date "
             f"  FROM ({self._deals_sql(scope)}) d WHERE d.status IN ('won', 'lost') "
             f"  AND coalesce(d.closed_on, d.close_date) <= CAST($as_of AS DATE)), "
-            f"{self._LOST_REACH.format(src='d')} "
+            f"{self._reach_cte(cur, stage_index, 'd')} "
             f"SELECT CAST({self._max_idx_sql('d.status', 'r.hist_idx')} AS BIGINT) AS max_idx, "
             f"  CAST({self._age_bucket_sql('d', edges)} AS BIGINT) AS bucket, CAST(count(*) AS BIGINT) AS deals, "
             f"  CAST(count(*) FILTER (d.status = 'won') AS BIGINT) AS won "
@@ -1232,7 +1233,7 @@ class Store:
         params = (self._scope_params(scope) | {"as_of": as_of, "last": stage_index.height - 1}
                   | {f"e{k}": e for k, e in enumerate(edges)})
         schema = {"max_idx": pl.Int64, "bucket": pl.Int64, "deals": pl.Int64, "won": pl.Int64}
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params)).cast(schema)
+        return self._with_stage_index(cur, stage_index, sql, self._bound(sql, params)).cast(schema)
 
     def snapshot_forecast_inputs_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, *, before: date,
                                           period_from: date, age_edges: list[int], trailing_days: int,
