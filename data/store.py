@@ -1254,9 +1254,9 @@ class Store:
         - snapshot_date, max_idx, bucket, deals, won: the closed deals at each snapshot counted as
           `metrics.forecast.historical_training` counts them (furthest stage reached by that day,
           age bucket at close by `age_edges`).
-        The rows a snapshot shows are read once, streamed into both results; the closed deals a
-        snapshot does not show (`deals_at_snapshot` adds them from the deals table) are sought by a
-        second statement only on the dates that lack some, found by counting (usually none)."""
+        The rows the snapshots show are read once, into one aggregation that gives both results; the
+        closed deals a snapshot does not show (`deals_at_snapshot` adds them from the deals table) are
+        sought by a second statement only on the dates that lack some, found by counting (usually none)."""
         cur = cur or self.cursor()
         cur.complete()
         # every snapshot date before the cut (the scope's are among them): the reach is taken at each
@@ -1276,7 +1276,7 @@ class Store:
                   | {f"e{k}": e for k, e in enumerate(edges)} | {f"d{k}": d for k, d in enumerate(dates)})
         out = self._with_stage_index(cur, stage_index, sql := self._snapshot_forecast_sql(scope, len(dates), edges),
                                      self._bound(sql, params))
-        counts = out.filter(pl.col("kind") == "count")
+        counts = out.filter(pl.col("kind") == "row")
         days = sorted(counts["snapshot_date"].unique().to_list())
         # the dates where fewer deals that had closed by then are shown than the deals table holds
         shown = counts.group_by("snapshot_date").agg(pl.col("shown").sum())
@@ -1286,19 +1286,19 @@ class Store:
             sql = self._snapshot_forecast_sql(scope, len(dates), edges, gaps=True)
             more = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params | {"gaps": gaps.sort().to_list()}))
             out = pl.concat([out, more], how="vertical_relaxed")
-        at = out.filter(pl.col("kind") == "deal").select(list(deal_schema)).cast(deal_schema)
-        trained = (out.filter((pl.col("kind") == "count") & pl.col("max_idx").is_not_null())
+        at = out.filter((pl.col("kind") == "row") & pl.col("deal_id").is_not_null()).select(list(deal_schema)).cast(deal_schema)
+        trained = (out.filter((pl.col("kind") == "row") & pl.col("max_idx").is_not_null())
                    .group_by("snapshot_date", "max_idx", "bucket")
                    .agg(pl.col("deals").sum(), pl.col("won").sum()).select(list(count_schema)).cast(count_schema))
         return days, at, trained
 
     def _snapshot_forecast_sql(self, scope: dict[str, Any], n_dates: int, edges: list[int], gaps: bool = False) -> str:
         """The statement of `snapshot_forecast_inputs_in_scope` over the dates $d0, $d1, ... (their
-        reach columns r0, r1, ... are generated names): rows of kind 'deal' (the deals the forecasts
-        read), 'count' (per date, furthest stage and age bucket: the closed deals, the won ones, and
-        `shown`: the rows of deals the deals table has closed by then; max_idx NULL for the open rows)
-        and 'ended' (per date, `shown`: the deals in scope closed by then). With `gaps`, the same
-        'deal' and 'count' rows of the closed deals the dates $gaps do not show."""
+        reach columns r0, r1, ... are generated names): rows of kind 'row', per date, deal_id (set for
+        a deal the forecasts read, with its columns; else NULL), furthest stage and age bucket (NULL
+        for open rows): the closed deals, the won ones, and `shown`: the rows of deals the deals table
+        has closed by then; and of kind 'ended' (per date, `shown`: the deals in scope closed by then).
+        With `gaps`, the same 'row' rows of the closed deals the dates $gaps do not show."""
         scoped = any(scope.get(k) for k in self._SCOPE_KEYS)
         reach = "".join(f", max(i.stage_index) FILTER (CAST(f.first_at AS DATE) <= CAST($d{k} AS DATE)) AS r{k}"
                         for k in range(n_dates))
@@ -1336,10 +1336,8 @@ class Store:
                     f"UNION ALL SELECT {cols}, {', '.join(f'NULL AS {c}' for c in added)} FROM deal_snapshots s "
                     f"{where} AND {self._deleted_sql('t')}")
 
-        # the latest upload per date and deal (metrics.changes.latest_rows), sought only on dates several wrote;
-        # read by both results: kept once for a scope's share of the rows, streamed twice when they are all
-        # the rows (millions at 1M deals: kept, they would spill to disk past the memory limit, and cost more)
-        head += (f"n AS {'' if scoped else 'NOT '}MATERIALIZED (SELECT * EXCLUDE (batch_id) FROM "
+        # the latest upload per date and deal (metrics.changes.latest_rows), sought only on dates several wrote
+        head += (f"n AS (SELECT * EXCLUDE (batch_id) FROM "
                  f"({rows('s.snapshot_date NOT IN (SELECT snapshot_date FROM multi)')}) "
                  f"UNION ALL SELECT * EXCLUDE (batch_id) FROM ({rows('s.snapshot_date IN (SELECT snapshot_date FROM multi)')}) "
                  f"QUALIFY row_number() OVER (PARTITION BY day, deal_id ORDER BY batch_id DESC) = 1), ")
@@ -1352,25 +1350,28 @@ class Store:
                      f"  ANTI JOIN n ON n.day = g.day AND n.deal_id = t.deal_id) ")
         else:
             # the rows shown: closed ones with a close day no later than the snapshot
-            head += (f"x AS NOT MATERIALIZED (SELECT day, deal_id, stage, status, amount, close_date, created_on, "
+            head += (f"x AS (SELECT day, deal_id, stage, status, amount, close_date, created_on, "
                      f"  CASE WHEN status IN ('won', 'lost') THEN coalesce(CASE WHEN t_closed <= day THEN t_closed END, "
                      f"    CASE WHEN close_date <= day THEN close_date END, day) END AS closed_on, {pick('day')} AS hist_idx, "
                      f"  coalesce(t_status IN ('won', 'lost') AND coalesce(t_closed, t_close) <= day, false) AS closed_before "
                      f"  FROM n) ")
+        # one aggregation gives both results: a deal the forecasts read is a group of its own (its date and
+        # id), every other row falls into its date's group by furthest stage and age bucket (NULL: open)
         closed = "x.status IN ('won', 'lost')"
+        read = (f"(x.status = 'open' AND (x.created_on IS NULL OR x.created_on <= x.day) "
+                f"AND x.close_date BETWEEN CAST($pf AS DATE) AND CAST($before AS DATE)) OR (x.status = 'won' "
+                f"AND coalesce(x.closed_on, x.close_date) >= least(CAST($pf AS DATE), x.day - CAST($trail AS INTEGER) + 1))")
         sql = (
             f"{head}"
-            f"SELECT 'deal' AS kind, day AS snapshot_date, deal_id, stage, status, amount, created_on, close_date, "
-            f"  closed_on, hist_idx, NULL AS max_idx, NULL AS bucket, NULL AS deals, NULL AS won, NULL AS shown FROM x "
-            f"  WHERE (status = 'open' AND (created_on IS NULL OR created_on <= day) "
-            f"  AND close_date BETWEEN CAST($pf AS DATE) AND CAST($before AS DATE)) OR (status = 'won' "
-            f"  AND coalesce(closed_on, close_date) >= least(CAST($pf AS DATE), day - CAST($trail AS INTEGER) + 1)) "
-            f"UNION ALL SELECT 'count', day, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, max_idx, bucket, "
-            f"  count(*) FILTER ({closed.replace('x.', '')}), count(*) FILTER (status = 'won'), count(*) FILTER (closed_before) "
-            f"  FROM (SELECT x.day, x.status, x.closed_before, "
+            f"SELECT 'row' AS kind, day AS snapshot_date, read_id AS deal_id, any_value(stage) AS stage, "
+            f"  any_value(status) AS status, any_value(amount) AS amount, any_value(created_on) AS created_on, "
+            f"  any_value(close_date) AS close_date, any_value(closed_on) AS closed_on, any_value(hist_idx) AS hist_idx, "
+            f"  max_idx, bucket, count(*) FILTER (status IN ('won', 'lost')) AS deals, "
+            f"  count(*) FILTER (status = 'won') AS won, count(*) FILTER (closed_before) AS shown "
+            f"  FROM (SELECT x.*, CASE WHEN {read} THEN x.deal_id END AS read_id, "
             f"  CASE WHEN {closed} THEN {self._max_idx_sql('x.status', 'x.hist_idx')} END AS max_idx, "
             f"  CASE WHEN {closed} THEN {self._age_bucket_sql('x', edges)} END AS bucket "
-            f"  FROM x LEFT JOIN stage_idx c ON c.stage = x.stage) GROUP BY day, max_idx, bucket"
+            f"  FROM x LEFT JOIN stage_idx c ON c.stage = x.stage) GROUP BY day, read_id, max_idx, bucket"
         )
         if not gaps:
             # per date, the deals in scope closed by then
