@@ -751,4 +751,6 @@ def normalize_activity_kind(s: pl.Series) -> pl.Series:
     """Map raw activity types onto call / email / meeting / visit / task / other (empty stays null)."""
     text = s.cast(pl.String)
     table = {v: _activity_kind(v) for v in text.drop_nulls().unique().to_list()}
+    if all(k == v for k, v in table.items()):
+        return text.alias(s.name)          # every type is canonical already: the column itself, not a copy
     return text.replace_strict(table, default=None, return_dtype=pl.String).alias(s.name)

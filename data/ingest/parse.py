@@ -83,11 +83,17 @@ def _clean_column(frame: pl.DataFrame, source: str, target: str, tokens: frozens
     if frame.select(text.str.contains(_ODD_SPACE).any()).item():
         frame = frame.with_columns(text.str.replace_all(_ODD_SPACE, " ").alias(target))
         text = pl.col(target)
-    frame = frame.with_columns(text.str.strip_chars(" ").alias(target))
+    # each step runs only when it changes some value: an already clean column comes back as the same
+    # buffers (no copy of a 10M-row column; issue #6, import memory)
+    if frame.select((text.str.starts_with(" ") | text.str.ends_with(" ")).any()).item():
+        frame = frame.with_columns(text.str.strip_chars(" ").alias(target))
+    else:
+        frame = frame.with_columns(text.alias(target))
     target_col = pl.col(target)
-    return frame.with_columns(
-        pl.when(target_col.str.contains(_token_pattern(tokens))).then(None).otherwise(target_col).alias(target)
-    )
+    is_token = target_col.str.contains(_token_pattern(tokens))
+    if not frame.select(is_token.any()).item():
+        return frame
+    return frame.with_columns(pl.when(is_token).then(None).otherwise(target_col).alias(target))
 
 
 def clean_text(s: pl.Series) -> pl.Series:
@@ -99,7 +105,10 @@ def clean_text(s: pl.Series) -> pl.Series:
     raw = s if s.dtype == pl.String else s.cast(pl.String)
     if raw.len() >= _FEW_DISTINCT_MIN_ROWS and raw.approx_n_unique() * _FEW_DISTINCT_RATIO <= raw.len():
         distinct = raw.unique()
-        return raw.replace_strict(distinct, _clean_values(distinct), return_dtype=pl.String).rename(s.name)
+        cleaned = _clean_values(distinct)
+        if cleaned.equals(distinct, check_names=False, null_equal=True):
+            return raw.rename(s.name)      # every value is clean already: the column itself, not a copy
+        return raw.replace_strict(distinct, cleaned, return_dtype=pl.String).rename(s.name)
     return _clean_values(raw).rename(s.name)
 
 
