@@ -16,6 +16,7 @@ Decisions:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -59,18 +60,26 @@ class Agenda:
     sums: dict[str, float] = field(default_factory=dict)   # full amounts behind the cut lists
 
 
-def _names(deals: pl.DataFrame, reps: pl.DataFrame, accounts: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(deal_id, name, account) of every deal and (owner_rep_id, rep) of every rep."""
+def _names(deals: pl.DataFrame, reps: pl.DataFrame,
+           accounts: pl.DataFrame) -> tuple[Callable[[pl.Series], pl.DataFrame], pl.DataFrame]:
+    """A lookup of (deal_id, name, account) for given deal ids, and (owner_rep_id, rep) of every rep."""
     rep = conform(reps, "reps").select(pl.col("rep_id").alias("owner_rep_id"), pl.col("name").alias("rep")).unique(
         "owner_rep_id", keep="first")
     acc = conform(accounts, "accounts").select("account_id", pl.col("name").alias("account")).unique(
         "account_id", keep="first")
-    return (
-        conform(deals, "deals").select("deal_id", "name", "account_id").unique("deal_id", keep="first")
-        .join(acc, on="account_id", how="left")
-        .select("deal_id", "name", pl.coalesce("account", "account_id").alias("account")),
-        rep,
-    )
+    named = conform(deals, "deals").select("deal_id", "name", "account_id")
+
+    def deal_names(ids: pl.Series) -> pl.DataFrame:
+        return (_first_of(named, ids).join(acc, on="account_id", how="left")
+                .select("deal_id", "name", pl.coalesce("account", "account_id").alias("account")))
+
+    return deal_names, rep
+
+
+def _first_of(deals: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
+    """The first row of each deal among `ids` (only the deals a list shows are looked up, not every
+    deal: the same rows as the first row per deal of all of them)."""
+    return deals.filter(pl.col("deal_id").is_in(ids.implode())).unique("deal_id", keep="first")
 
 
 def _with_rep(frame: pl.DataFrame, rep: pl.DataFrame) -> pl.DataFrame:
@@ -113,6 +122,9 @@ def meeting_agenda(
     stays: pl.DataFrame | None = None,
     entries: pl.DataFrame | None = None,
     checks: QualityChecks | None = None,
+    plan_sums: pl.DataFrame | None = None,
+    forecast_deals: pl.DataFrame | None = None,
+    trained: pl.DataFrame | None = None,
 ) -> Agenda:
     """The meeting agenda gathers what a weekly sales meeting walks through: what changed in the
     pipeline since the last meeting, the leaderboard, forecast versus plan, stalled deals and the
@@ -129,8 +141,15 @@ def meeting_agenda(
     `meeting_pair` picks), `accuracy` (`metrics.changes.forecast_accuracy` of the period), `reach`
     (`metrics.funnel.history_reach`, for the forecasts), `stays` and `entries` (for the stalled
     deals, as `metrics.funnel.stalled` takes them) and `checks` (`metrics.quality.quality_check_set`
-    of the deals at `as_of` with these snapshots).
+    of the deals at `as_of` with these snapshots). Others stand in for part of the deals (same
+    result): `plan_sums` (`metrics.forecast.plan_sums` over `metrics.forecast.plan_span` of the
+    period, at `as_of`) for the plan; for the forecasts `forecast_deals` (of the deals at least the
+    open ones and those won in the period or the run rate's trailing window before `as_of`) with
+    `trained` (`metrics.forecast.historical_training` of the deals at `as_of`) and `reach` of at
+    least the open ones.
     """
+    if forecast_deals is not None and trained is None:
+        raise ValueError("forecast_deals stand in for the deals only with trained (the closed deals' counts)")
     deal_names, rep = _names(deals, reps, accounts)
     dates = changes.snapshot_dates(snapshots) if dates is None else sorted(dates)
     from_day, to_day = meeting_pair(dates, from_snapshot, to_snapshot)
@@ -142,7 +161,8 @@ def meeting_agenda(
         change = changes.pipeline_change(snapshots, from_snapshot=from_day, to_snapshot=to_day,
                                          period_from=period_from, period_to=period_to, deals=change_deals)
         for bar in DEAL_LISTS:
-            rows = change.deals_of(bar).join(deal_names, on="deal_id", how="left")
+            rows = change.deals_of(bar)
+            rows = rows.join(deal_names(rows["deal_id"]), on="deal_id", how="left")
             rows = _with_rep(rows, rep).with_columns(pl.coalesce("name", "deal_id").alias("name"))
             totals[bar] = rows.height
             sums[bar] = float(rows["change"].abs().sum())
@@ -155,12 +175,12 @@ def meeting_agenda(
     board = board.select(*LEADERBOARD_COLUMNS)
 
     plan_rows = plan_vs_actual(deals, targets, reps, activities, as_of=as_of, period_from=period_from,
-                               period_to=period_to, grain=None)
+                               period_to=period_to, grain=None, sums=plan_sums)
     plan = plan_rows.row(0, named=True) if plan_rows.height else {}
     bounded = period_from is not None and period_to is not None
     if bounded:
-        fc = forecasts(deals, stage_history, stages, as_of=as_of, period_from=period_from, period_to=period_to,
-                       reach=reach)
+        fc = forecasts(deals if forecast_deals is None else forecast_deals, stage_history, stages, as_of=as_of,
+                       period_from=period_from, period_to=period_to, reach=reach, trained=trained)
         fc = fc.select("method", "won_to_date", "forecast", "forecast_low", "forecast_high")
         acc = accuracy if accuracy is not None else changes.forecast_accuracy(
             deals, stage_history, stages, snapshots, as_of=as_of, period_from=period_from, period_to=period_to)
@@ -173,7 +193,8 @@ def meeting_agenda(
     stuck = stalled(deals, stage_history, stages, as_of=as_of, stays=stays, entries=entries)
     totals["stalled"] = stuck.height
     sums["stalled"] = float(stuck["amount"].fill_null(0.0).sum())
-    stuck = _with_rep(stuck.join(deal_names.select("deal_id", "account"), on="deal_id", how="left"), rep)
+    stuck = _with_rep(stuck.join(deal_names(stuck["deal_id"]).select("deal_id", "account"), on="deal_id", how="left"),
+                      rep)
     stuck = stuck.head(limit).select("deal_id", pl.coalesce("name", "deal_id").alias("name"), "account",
                                      "owner_rep_id", "rep", "stage", "amount", "days_in_stage", "threshold_days",
                                      "over_by_days")
@@ -181,9 +202,9 @@ def meeting_agenda(
     if checks is None:
         checks = quality_check_set(deals, stage_history, stages, as_of=as_of, snapshots=snapshots)
     issues = quality_issues(deals, stage_history, stages, as_of=as_of, checks=checks)
-    info = conform(deals, "deals").select("deal_id", "status", "amount").unique("deal_id", keep="first")
-    issues = _with_rep(issues.join(info, on="deal_id", how="left").join(deal_names.select("deal_id", "name"),
-                                                                      on="deal_id", how="left"), rep)
+    info = _first_of(conform(deals, "deals").select("deal_id", "status", "amount"), issues["deal_id"])
+    issues = _with_rep(issues.join(info, on="deal_id", how="left").join(
+        deal_names(issues["deal_id"]).select("deal_id", "name"), on="deal_id", how="left"), rep)
     totals["hygiene"] = issues.height
     totals["hygiene_deals"] = issues["deal_id"].n_unique()
     by_rep = (

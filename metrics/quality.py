@@ -113,7 +113,10 @@ def _duplicates(deals: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     named = deals.with_columns(norm.alias("_norm"))
     named = named.filter(pl.col("_norm").is_not_null() & (pl.col("_norm") != ""))
     key = ["_norm", "account_id", "amount"]
-    ordered = named.sort([*key, "created_on", "deal_id"], nulls_last=True).with_columns(
+    # only a deal that shares its key with another can repeat one, so only those are sorted: the same
+    # runs as sorting all (the grouping, like `same_as_previous`, takes 0.0 as -0.0, NaN as NaN, null as null)
+    shared = named.filter(pl.len().over(key) > 1)
+    ordered = shared.sort([*key, "created_on", "deal_id"], nulls_last=True).with_columns(
         pl.when(~same_as_previous(key)).then(pl.col("deal_id")).forward_fill().alias("_first"),
         same_as_previous(key).alias("_repeat"),
     )
@@ -160,7 +163,8 @@ def quality_issues(
 
 @dataclass(frozen=True)
 class QualityChecks:
-    """Every check's applicable and failing deals, computed once (see `quality_check_set`)."""
+    """Every check's applicable and failing deals, computed once (see `quality_check_set`): of each
+    deal its id and groups (deal_id, batch_id, owner_rep_id), and of a failing one what its value reads."""
 
     frames: dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.Expr, pl.Expr | None]]
 
@@ -191,6 +195,10 @@ def quality_check_set(
     return QualityChecks(_check_frames(deals, coverage, stages, as_of, last_open, late_after_days))
 
 
+# the deal columns every check's frames keep: the issue's deal and the groups counted (`_issue`, `_count`)
+_KEYS = ("deal_id", "batch_id", "owner_rep_id")
+
+
 def _check_frames(
     deals: pl.DataFrame,
     coverage: pl.DataFrame,
@@ -199,12 +207,15 @@ def _check_frames(
     last_open: pl.DataFrame | None,
     late_after_days: int,
 ) -> dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.Expr, pl.Expr | None]]:
-    """check -> (applicable deals, failing deals, value expression, related-deal expression)."""
+    """check -> (applicable deals, failing deals, value expression, related-deal expression).
+
+    Each check's frames carry only the deal columns it reads besides `_KEYS` (what the issues and
+    the per-group counts read), so a million deals are not copied whole once per check."""
     d = prepare_deals(deals)
     owner = pl.col("owner_rep_id")
-    opened = d.filter(pl.col("status") == OPEN)
-    with_hist, skipped = _skipped(d, coverage, stages)
-    named, dups = _duplicates(d)
+    opened = d.select(*_KEYS, "status", "close_date").filter(pl.col("status") == OPEN)
+    with_hist, skipped = _skipped(d.select(*_KEYS, "status"), coverage, stages)
+    named, dups = _duplicates(d.select(*_KEYS, "name", "account_id", "amount", "created_on"))
     out: dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.Expr, pl.Expr | None]] = {
         "overdue_close": (
             opened,
@@ -213,17 +224,19 @@ def _check_frames(
             None,
         ),
         "missing_amount": (
-            d, d.filter(pl.col("amount").is_null() | (pl.col("amount") == 0)), pl.col("amount"), None,
+            d.select(*_KEYS), d.select(*_KEYS, "amount").filter(pl.col("amount").is_null() | (pl.col("amount") == 0)),
+            pl.col("amount"), None,
         ),
-        "skipped_stages": (with_hist, skipped, pl.col("_skipped"), None),
-        "duplicate": (named, dups, pl.lit(None), pl.col("_first")),
+        "skipped_stages": (with_hist.select(*_KEYS), skipped, pl.col("_skipped"), None),
+        "duplicate": (named.select(*_KEYS), dups, pl.lit(None), pl.col("_first")),
         "missing_owner": (
-            d, d.filter(owner.is_null() | (owner.str.strip_chars() == "")), pl.lit(None), None,
+            d.select(*_KEYS), d.select(*_KEYS).filter(owner.is_null() | (owner.str.strip_chars() == "")), pl.lit(None),
+            None,
         ),
     }
     if last_open is not None and last_open.height:
-        seen, late = _entry_lag(d, last_open, late_after_days)
-        out["entry_lag"] = (seen, late, pl.col("_lag"), None)
+        seen, late = _entry_lag(d.select(*_KEYS, "status", "_close_day"), last_open, late_after_days)
+        out["entry_lag"] = (seen.select(*_KEYS), late, pl.col("_lag"), None)
     return out
 
 

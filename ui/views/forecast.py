@@ -65,12 +65,11 @@ def compute(store: Any, f: Filters) -> ForecastView:
     if f.bounded:
         # of a bounded period only the open deals and the recently won ones are read; the closed ones the
         # historical rates (and the win rate) are learned from are counted in DuckDB
-        count, currencies = store.deal_currencies_in_scope(scope, cur)
+        count, currency = deal_count_and_currency(store, scope, cur)
         trained = store.historical_training_in_scope(scope, idx, f.as_of, list(forecast.AGE_EDGES), cur)
-        deals = store.forecast_deals_in_scope(scope, *_won_span(f), cur)
+        deals = store.forecast_deals_in_scope(scope, *won_span(f), cur)
         closed = trained["deals"].sum()
         rate = trained["won"].sum() / closed if closed else None
-        currency = currencies[0] if len(currencies) == 1 else None
     else:
         deals = store.deal_facts_in_scope(scope, cur, columns=_PLAN_FACTS)
         count, rate, currency = deals.height, forecast.historical_win_rate(deals, as_of=f.as_of), single_currency(deals)
@@ -122,7 +121,14 @@ def past_accuracy(store: Any, scope: dict[str, Any], deals: pl.DataFrame, stages
                                      period_to=f.period_to, days=days, at=at, trained=fit)
 
 
-def _won_span(f: Filters) -> tuple[date, date]:
+def deal_count_and_currency(store: Any, scope: dict[str, Any], cur: Any) -> tuple[int, str | None]:
+    """How many deals are in scope, and their one currency (None when they have none or several),
+    counted in DuckDB."""
+    count, currencies = store.deal_currencies_in_scope(scope, cur)
+    return count, currencies[0] if len(currencies) == 1 else None
+
+
+def won_span(f: Filters) -> tuple[date, date]:
     """The close days of the won deals a bounded period's view reads: its own, the previous period's up
     to the same day, and the run-rate's trailing window before as_of."""
     window = same_point(f) or (f.period_from, f.period_to)

@@ -11,13 +11,12 @@ from typing import Any
 
 import polars as pl
 
-from metrics import quality
+from metrics import forecast, quality
 from metrics._common import open_stages
 from metrics.agenda import Agenda, meeting_agenda, meeting_pair
 from ui.filters import Filters
 from ui.views import empty, load, scope_of
-from ui.views.forecast import past_accuracy
-from ui.views.history import single_currency
+from ui.views.forecast import deal_count_and_currency, past_accuracy, won_span
 
 
 @dataclass(frozen=True)
@@ -35,24 +34,32 @@ def compute(store: Any, f: Filters) -> MeetingView:
 
     Neither the stage history nor the snapshots are loaded: the agenda gets what the other pages
     read in their place (`metrics.agenda.meeting_agenda`'s stand-ins): the waterfall's deals from the
-    two compared snapshots (as the History page), the history's reach, the forecasts' accuracy from
-    what each past snapshot's forecasts read (the Forecast page's `past_accuracy`), the completed
-    stays and current stage entries for the stalled deals (as the Funnel page) and the quality checks
-    from the stage coverage and last open snapshots (as the Data page). Deals come with only the
-    columns read."""
+    two compared snapshots (as the History page), the forecasts from the open and recently won deals
+    with the closed ones counted in DuckDB and the forecasts' accuracy from what each past snapshot's
+    forecasts read (as the Forecast page), the plan from the deals summed per owner and month (as the
+    Overview page), the completed stays and current stage entries for the stalled deals (as the
+    Funnel page) and the quality checks from the stage coverage and last open snapshots (as the Data
+    page). Of every deal only the columns the leaderboard, the stalled deals and the quality checks
+    read are loaded."""
     # activities are not loaded: the slides show no activity counts (the leaderboard ranks by revenue)
     cur, scope = store.cursor(), scope_of(f)
     fr = load(store, f, tables=("reps", "accounts", "targets"))
-    deals = store.deal_facts_in_scope(scope, cur, columns=_DEAL_COLUMNS)
+    count, currency = deal_count_and_currency(store, scope, cur)
     idx = open_stages(fr.stages)
     dates = store.snapshot_dates_in_scope(scope, cur)
     pair = meeting_pair(dates)
     change_deals = store.change_deals_in_scope(scope, *pair, f.period_from, f.period_to, cur) \
         if None not in pair and pair[0] != pair[1] else None
-    reach = accuracy = None
+    span = forecast.plan_span(fr.targets, f.period_from, f.period_to)
+    plan_sums = store.plan_sums_in_scope(scope, *span, f.as_of, cur) if span is not None else None
+    reach = accuracy = trained = forecast_deals = None
     if f.bounded:
-        reach = store.history_reach_in_scope(scope, idx, cur)
-        accuracy = past_accuracy(store, scope, deals, fr.stages, f, cur)
+        # the Forecast page's inputs: the open and recently won deals, the closed ones counted in DuckDB
+        trained = store.historical_training_in_scope(scope, idx, f.as_of, list(forecast.AGE_EDGES), cur)
+        forecast_deals = store.forecast_deals_in_scope(scope, *won_span(f), cur)
+        reach = store.history_reach_in_scope(scope, idx, cur, status="open")
+        accuracy = past_accuracy(store, scope, forecast_deals, fr.stages, f, cur)
+    deals = store.deal_facts_in_scope(scope, cur, columns=_DEAL_COLUMNS)
     checks = quality.quality_check_set(
         deals, empty("stage_history"), fr.stages, as_of=f.as_of, coverage=store.stage_coverage_in_scope(scope, idx, cur),
         last_open=store.last_open_snapshots_in_scope(scope, cur))
@@ -61,18 +68,18 @@ def compute(store: Any, f: Filters) -> MeetingView:
         stages=fr.stages, stage_history=None, snapshots=None, as_of=f.as_of,
         period_from=f.period_from, period_to=f.period_to, dates=dates, change_deals=change_deals, reach=reach,
         accuracy=accuracy, stays=store.completed_stays_in_scope(scope, idx, cur),
-        entries=store.current_stage_entries_in_scope(scope, f.as_of, cur), checks=checks,
+        entries=store.current_stage_entries_in_scope(scope, f.as_of, cur), checks=checks, plan_sums=plan_sums,
+        forecast_deals=forecast_deals, trained=trained,
     )
     board = agenda.leaderboard
     ranks = dict(zip(board["rep_id"].to_list(), board["rank"].to_list(), strict=True))
-    return MeetingView(empty=deals.height == 0, currency=single_currency(deals), agenda=agenda,
-                       ranks=_complete(ranks, agenda))
+    return MeetingView(empty=count == 0, currency=currency, agenda=agenda, ranks=_complete(ranks, agenda))
 
 
-# the deal columns the agenda reads: the facts of the leaderboard, plan and forecasts, and the name and
-# batch of the stalled and hygiene lists
-_DEAL_COLUMNS = ("deal_id", "name", "account_id", "owner_rep_id", "product", "amount", "currency", "stage", "status",
-                 "created_on", "close_date", "closed_on", "probability", "batch_id")
+# the deal columns the agenda reads of every deal (the plan and forecasts have their own inputs): the
+# leaderboard's facts, the stalled deals' stage, and the name and batch of the stalled and hygiene lists
+_DEAL_COLUMNS = ("deal_id", "name", "account_id", "owner_rep_id", "amount", "stage", "status", "created_on",
+                 "close_date", "closed_on", "batch_id")
 
 
 def _complete(ranks: dict[str, int], agenda: Agenda) -> dict[str, int]:
