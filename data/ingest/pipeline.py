@@ -99,9 +99,16 @@ def prepare(source: str | Path | bytes, file_name: str | None = None, *, store: 
             kind: str | None = None, overrides: dict[str, str] | None = None, sheet: str | None = None,
             constants: dict[str, str] | None = None) -> Prepared:
     """Read a file and propose its kind and column mapping (saved mapping first, then aliases)."""
-    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
-    name = file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
-    raw = read_table(data, name, sheet=sheet)
+    if isinstance(source, (str, Path)):   # a file on disk: never all its bytes in memory beside the table
+        name = file_name or Path(source).name
+        sha256 = _file_sha256(Path(source))
+        raw = read_table(source, name, sheet=sheet)
+    else:
+        data = bytes(source)
+        name = file_name or "upload"
+        sha256 = hashlib.sha256(data).hexdigest()
+        raw = read_table(data, name, sheet=sheet)
+        del data
     if kind is not None and kind not in mp.KINDS:
         raise ImportProblem("kind_invalid", kind=kind, kinds=", ".join(mp.KINDS))
     key = mp.header_key(raw.headers)
@@ -128,7 +135,16 @@ def prepare(source: str | Path | bytes, file_name: str | None = None, *, store: 
         if f in mapping.values() and f not in (constants or {}):
             consts.pop(f)
     _check_fields(kind, consts)
-    return Prepared(name, hashlib.sha256(data).hexdigest(), raw, kind, scores, mapping, consts, key, source_label)
+    return Prepared(name, sha256, raw, kind, scores, mapping, consts, key, source_label)
+
+
+def _file_sha256(path: Path) -> str:
+    """The file's SHA-256, read in pieces (an unreadable file raises OSError, as reading it whole did)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(16 * 1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def apply_overrides(mapping: dict[str, str], overrides: dict[str, str], headers: list[str], kind: str) -> dict[str, str]:

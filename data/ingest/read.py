@@ -66,6 +66,8 @@ WORKBOOK_ENCODING = "xlsx"
 
 _SAMPLE_BYTES = 64 * 1024
 _SAMPLE_BYTES_MAX = 1024 * 1024
+_PIECES_MIN_BYTES = 64 * 1024 * 1024  # a CSV file named by path from this size is read in pieces
+_PIECE_BYTES = 32 * 1024 * 1024
 _SAMPLE_MIN_RECORDS = 60
 _HEADER_SCAN = 50
 _FOLLOWING = 8
@@ -189,6 +191,10 @@ def read_table(
     Raises `ImportProblem` for every file-level failure; `filename` only labels the problem
     (param `file`), the kind of file is decided from its content.
     """
+    if isinstance(source, (str, Path)):
+        table = _read_csv_file(Path(source), filename or Path(source).name, max_bytes)
+        if table is not None:
+            return table
     data, name = _load(source, filename, max_bytes)
     try:
         kind = _sniff_kind(data)
@@ -310,6 +316,133 @@ def _read_csv(data: bytes) -> RawTable:
         sheets=[],
         decode_errors=text.decode_errors,
     )
+
+
+def _read_csv_file(path: Path, name: str, max_bytes: int) -> RawTable | None:
+    """A big UTF-8 CSV file without quotes, read from disk in pieces of `_PIECE_BYTES` cut at line ends,
+    so the file's bytes are never all in memory beside the table (690 MB for 10M activities); None
+    (read it whole) for any other file. The table equals `_read_csv` of the whole file's bytes: without a
+    quote every line is one record, so polars parses each piece's lines as it parses them in the whole
+    file, and every whole-file condition (UTF-8, no quote, the line ending, the line count) is checked
+    over all pieces before the table is returned. A file with a problem is read again whole, which
+    reports it (the sample here is not normalised as the whole file's is for CR line ends)."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes or size < _PIECES_MIN_BYTES:
+            return None
+        with path.open("rb") as handle:
+            head = handle.read(_SAMPLE_BYTES_MAX)
+    except OSError:
+        return None                                     # the whole-file path reports it
+    if (head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _utf16_without_bom(head[:4096])
+            or b"\x00" in head[:8192]):
+        return None
+    try:
+        if _sniff_kind(head) != "csv":
+            return None
+        sample, final = _sample_of(head, size)
+        _refuse_non_table_text(sample, final)
+        hint = _SEP_HINT_RE.match(sample)
+        delimiter = hint.group(1) if hint else _sniff_delimiter(sample, final)
+        header = _find_header(_parse_records(sample, delimiter, final=final), first_line=2 if hint else 1)
+        header_end = -1                                 # the first piece holds the header's lines
+        for _ in range(header.line - 1 + header.span):
+            header_end = head.find(b"\n", header_end + 1)
+            if header_end < 0:
+                return None
+        parsed = _polars_pieces(path, delimiter, header, header_end + 1)
+        if parsed is None:
+            return None
+        rows, lines, encoding, line_ending = parsed
+        del parsed
+        if line_ending == "CRLF":
+            rows = _normalise_cell_breaks(rows)
+        headers, frame, skipped = _finish(rows, lines, header.cells, empty_is_null=True)
+    except (ImportProblem, OSError):
+        return None                                     # the whole-file path reports the file's problem
+    except MemoryError as exc:
+        raise ImportProblem("unreadable", detail="not enough memory to read it", file=name) from exc
+    return RawTable(
+        headers=headers, frame=frame, skipped=skipped, encoding=encoding, delimiter=delimiter,
+        line_ending=line_ending, header_line=header.line, title_lines=header.titles, sheet=None, sheets=[],
+    )
+
+
+def _pieces(path: Path, first: int = 0) -> Iterable[bytes]:
+    """The file's bytes in pieces of about `_PIECE_BYTES` (the first one at least `first` bytes), each
+    ending with a line break (but the last)."""
+    carry = b""
+    size = max(_PIECE_BYTES, first)
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(size)
+            size = _PIECE_BYTES
+            if not block:
+                break
+            block = carry + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                carry = block
+                continue
+            carry = block[cut:]
+            yield block[:cut]
+    if carry:
+        yield carry
+
+
+def _polars_pieces(path: Path, delimiter: str, header: _Header,
+                   header_end: int) -> tuple[pl.DataFrame, pl.Series, str, str] | None:
+    """`_polars_rows` over the file's pieces: rows, line numbers, encoding and line ending; None when the
+    file is not strict UTF-8 without quotes with LF or CRLF line ends, or polars disagrees anywhere."""
+    names = _column_names(len(header.cells))
+    frames: list[pl.DataFrame] = []
+    newlines = returns = crlf = crcrlf = 0
+    first_piece, last = True, b""
+    for piece in _pieces(path, header_end):
+        if b'"' in piece:
+            return None
+        if not piece.isascii():     # a piece ends with a line break, so no character spans two pieces
+            try:
+                piece.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        newlines += piece.count(b"\n")
+        returns += piece.count(b"\r")
+        if returns:
+            crlf += piece.count(b"\r\n")
+            crcrlf += piece.count(b"\r\r\n")
+        try:
+            frame = pl.read_csv(
+                piece, has_header=False, separator=delimiter, quote_char='"',
+                skip_lines=header.line - 1 if first_piece else 0, infer_schema=False,
+                schema={name: pl.String for name in names}, truncate_ragged_lines=True,
+                missing_columns="insert", extra_columns="ignore", raise_if_empty=False,
+            )
+        except Exception:  # noqa: BLE001 - any polars failure: read the whole file (the exact reader if need be)
+            return None
+        if first_piece:
+            if frame.height == 0 or not _same_cells(frame.row(0), header.cells):
+                return None
+            frame = frame.slice(1)
+            first_piece = False
+        frames.append(frame)
+        last = piece[-1:]
+    if first_piece:
+        return None
+    ending = "LF"
+    if returns:
+        ending = _line_ending(crcrlf if crlf else 0, crlf, returns, newlines)
+        if ending not in ("LF", "CRLF"):            # CR and CR CR LF files are normalised first: read whole
+            return None
+    rows = pl.concat(frames, how="vertical", rechunk=False)
+    del frames
+    total_lines = newlines + (0 if last == b"\n" else 1)
+    if header.line - 1 + header.span + rows.height != total_lines:
+        return None
+    lines = pl.int_range(0, rows.height, dtype=pl.Int64, eager=True) + (header.line + header.span)
+    with path.open("rb") as handle:
+        bom = handle.read(3) == codecs.BOM_UTF8
+    return rows, lines, "utf-8-sig" if bom else "utf-8", ending
 
 
 def _decode(data: bytes) -> _Text:
@@ -452,10 +585,16 @@ def _from_text(text: str, encoding: str, count_errors: bool) -> _Text:
 
 def _sample(text: _Text) -> tuple[str, bool]:
     """The beginning of the file as LF text, cut at a line end; True when it is the whole file."""
+    return _sample_of(text.payload, len(text.payload))
+
+
+def _sample_of(payload: bytes, total: int) -> tuple[str, bool]:
+    """`_sample` of a file of `total` bytes whose first bytes (at least `_SAMPLE_BYTES_MAX` of them, or
+    all) are `payload`."""
     size = _SAMPLE_BYTES
     while True:
-        final = len(text.payload) <= size
-        chunk = text.payload if final else text.payload[:size]
+        final = total <= size
+        chunk = payload if final else payload[:size]
         if not final and b"\n" in chunk:
             chunk = chunk[: chunk.rindex(b"\n") + 1]
         sample = chunk.decode("utf-8", errors="replace").removeprefix("\ufeff").replace("\r\n", "\n")
