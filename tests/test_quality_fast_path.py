@@ -215,3 +215,33 @@ def test_quality_aggregates_equal_the_row_definitions_on_generated_data(tmp_path
         _same_view(qv.compute(store, f), _plain(store, f))
     finally:
         store.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["d0", "d1", "d2", "gone"]), st.integers(0, 2),
+                               st.sampled_from([OPEN, WON, LOST, None])), max_size=40),
+       scoped=st.booleans())
+def test_last_open_snapshots_with_several_uploads_on_a_date(tmp_path, rows, scoped):
+    """Each deal's last open snapshot reads the latest upload of each date (dates written by one upload
+    and by several, deals since deleted, scoped or not) as `quality.last_open_snapshots` does over
+    `snapshots_in_scope`."""
+    path = tmp_path / f"lo{abs(hash((tuple(rows), scoped, str(datetime.now()))))}.duckdb"
+    store = Store(path)
+    try:
+        _write(store, "reps", [{"rep_id": "R1", "team": "A"}, {"rep_id": "R2", "team": "B"}])
+        _write(store, "deals", [{"deal_id": f"d{i}", "owner_rep_id": f"R{1 + i % 2}", "status": OPEN} for i in range(3)])
+        snaps = pl.DataFrame(
+            [{"snapshot_date": date(2024, 3, 3) + timedelta(days=7 * d), "deal_id": deal, "batch": b, "stage": None,
+              "status": status, "amount": None, "close_date": None, "owner_rep_id": "R1"}
+             for d, deal, b, status in rows],
+            schema={"snapshot_date": pl.Date, "deal_id": pl.String, "batch": pl.Int64, "stage": pl.String,
+                    "status": pl.String, "amount": pl.Float64, "close_date": pl.Date, "owner_rep_id": pl.String})
+        # one row per upload, date and deal (an upload's deals are one per id)
+        snaps = snaps.unique(["snapshot_date", "deal_id", "batch"], keep="first", maintain_order=True)
+        for b in range(3):
+            store.append_snapshots(snaps.filter(pl.col("batch") == b).drop("batch"), 100 + b)
+        scope = {"teams": ["A"]} if scoped else {}
+        want = quality.last_open_snapshots(store.snapshots_in_scope(scope))
+        _same(store.last_open_snapshots_in_scope(scope), want, ["deal_id"])
+    finally:
+        store.close()
