@@ -1278,7 +1278,8 @@ class Store:
         params = (self._scope_params(scope) | {"before": before, "pf": period_from, "trail": trailing_days,
                                                "last": stage_index.height - 1}
                   | {f"e{k}": e for k, e in enumerate(edges)} | {f"d{k}": d for k, d in enumerate(dates)})
-        out = self._with_stage_index(cur, stage_index, sql := self._snapshot_forecast_sql(scope, len(dates), edges),
+        stored = self._reach_stored(cur, stage_index)
+        out = self._with_stage_index(cur, stage_index, sql := self._snapshot_forecast_sql(scope, len(dates), edges, stored),
                                      self._bound(sql, params))
         counts = out.filter(pl.col("kind") == "row")
         days = sorted(counts["snapshot_date"].unique().to_list())
@@ -1287,7 +1288,7 @@ class Store:
         ended = out.filter(pl.col("kind") == "ended").select("snapshot_date", pl.col("shown").alias("ended"))
         gaps = shown.join(ended, on="snapshot_date").filter(pl.col("ended") > pl.col("shown"))["snapshot_date"]
         if gaps.len():
-            sql = self._snapshot_forecast_sql(scope, len(dates), edges, gaps=True)
+            sql = self._snapshot_forecast_sql(scope, len(dates), edges, stored, gaps=True)
             more = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params | {"gaps": gaps.sort().to_list()}))
             out = pl.concat([out, more], how="vertical_relaxed")
         at = out.filter((pl.col("kind") == "row") & pl.col("deal_id").is_not_null()).select(list(deal_schema)).cast(deal_schema)
@@ -1296,17 +1297,29 @@ class Store:
                    .agg(pl.col("deals").sum(), pl.col("won").sum()).select(list(count_schema)).cast(count_schema))
         return days, at, trained
 
-    def _snapshot_forecast_sql(self, scope: dict[str, Any], n_dates: int, edges: list[int], gaps: bool = False) -> str:
+    def _snapshot_forecast_sql(self, scope: dict[str, Any], n_dates: int, edges: list[int], stored: bool,
+                               gaps: bool = False) -> str:
         """The statement of `snapshot_forecast_inputs_in_scope` over the dates $d0, $d1, ... (their
         reach columns r0, r1, ... are generated names): rows of kind 'row', per date, deal_id (set for
         a deal the forecasts read, with its columns; else NULL), furthest stage and age bucket (NULL
         for open rows): the closed deals, the won ones, and `shown`: the rows of deals the deals table
         has closed by then; and of kind 'ended' (per date, `shown`: the deals in scope closed by then).
-        With `gaps`, the same 'row' rows of the closed deals the dates $gaps do not show."""
+        With `gaps`, the same 'row' rows of the closed deals the dates $gaps do not show. `stored`: the
+        stage numbering is the stored pipeline's (`_reach_stored`), so the derived `deal_reach` holds
+        each deal's reach by today."""
         scoped = any(scope.get(k) for k in self._SCOPE_KEYS)
         reach = "".join(f", max(i.stage_index) FILTER (CAST(f.first_at AS DATE) <= CAST($d{k} AS DATE)) AS r{k}"
                         for k in range(n_dates))
-        r_cols = ", ".join(f"w.r{k}" for k in range(n_dates))
+        if stored:
+            # a deal whose history shows no stage first entered after the first date has reached by each
+            # date what it has reached by today (deal_reach): only the others' history is read
+            among = ("(SELECT DISTINCT deal_id FROM stage_facts WHERE CAST(first_at AS DATE) > CAST($d0 AS DATE) "
+                     "AND deal_id IN (SELECT deal_id FROM t0))")
+            r_cols = ", ".join(f"CASE WHEN w.deal_id IS NULL THEN x.hist_idx ELSE w.r{k} END AS r{k}"
+                               for k in range(n_dates))
+            now = "LEFT JOIN deal_reach x ON x.deal_id = t0.deal_id "
+        else:
+            among, r_cols, now = "(SELECT deal_id FROM t0)", ", ".join(f"w.r{k}" for k in range(n_dates)), ""
 
         def pick(day: str) -> str:   # the reach by the row's date
             return ("CAST(CASE " + day + " " + " ".join(f"WHEN CAST($d{k} AS DATE) THEN r{k}" for k in range(n_dates))
@@ -1319,8 +1332,8 @@ class Store:
             f"WITH t0 AS MATERIALIZED (SELECT d.deal_id, d.status AS t_status, d.close_date AS t_close, "
             f"  d.closed_on AS t_closed, d.created_on{extra} FROM ({self._deals_sql(scope)}) d), "
             f"w AS (SELECT f.deal_id{reach} FROM stage_facts f JOIN stage_idx i ON i.stage = f.stage "
-            f"  WHERE f.deal_id IN (SELECT deal_id FROM t0) GROUP BY 1), "
-            f"t AS MATERIALIZED (SELECT t0.*, {r_cols} FROM t0 LEFT JOIN w ON w.deal_id = t0.deal_id), "
+            f"  WHERE f.deal_id IN {among} GROUP BY 1), "
+            f"t AS MATERIALIZED (SELECT t0.*, {r_cols} FROM t0 LEFT JOIN w ON w.deal_id = t0.deal_id {now}), "
             f"multi AS (SELECT snapshot_date FROM deal_snapshots WHERE snapshot_date < CAST($before AS DATE) "
             f"  GROUP BY 1 HAVING min(batch_id) <> max(batch_id)), "
         )
