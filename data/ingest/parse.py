@@ -149,7 +149,8 @@ def _distinct(s: pl.Series, tokens: frozenset[str] = _MISSING_WORDS, *, clean: b
 
 def _spread(d: _Distinct, result: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """Spread per-distinct-value results (keyed by k, in any order) back to the input rows."""
-    result = result.sort("k")
+    if not result["k"].is_sorted():         # usually in order already: no copy of every column
+        result = result.sort("k")
     if d.aligned:
         return result.select(columns)
     keyed = d.table.select("k", "raw").join(result.select("k", *columns), on="k", how="left")
@@ -240,6 +241,7 @@ _EPOCH = r"^[0-9]{10}$|^[0-9]{13}$"
 _SERIAL = r"^[0-9]+(?:\.[0-9]+)?$"
 _SERIAL_MIN, _SERIAL_MAX = 20_000, 80_000
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+_DATE_SLICE = 1_000_000  # rows whose date parts are made at once
 _TWO_DIGIT_PIVOT = 69  # 00..68 -> 2000..2068, 69..99 -> 1969..1999 (as POSIX strptime %y)
 
 
@@ -437,11 +439,21 @@ def _dates_table(
     present = table.filter(pl.col("v").is_not_null())
     epoch = pl.col("v").str.contains(_EPOCH)
     epochs = present.filter(epoch).select("k", "v", _from_epoch(pl.col("v")).alias("dt"))
-    parts = _date_parts(present.filter(~epoch))
-    chosen, note = _decide_dayfirst(parts, dayfirst, column, month_starts=month_starts)
-    built = parts.select("k", "v", _build_datetime(chosen).alias("dt"))
+    # the integer parts are made _DATE_SLICE rows at a time, so those of a 10M-row column never exist at
+    # once (about 550 MB): a row that is not ambiguous is built at once (the day/month order cannot change
+    # it), an ambiguous one keeps its parts until the whole column has voted on the order
+    dated = present.filter(~epoch)
+    plain, ambiguous = [], []
+    for start in range(0, max(dated.height, 1), _DATE_SLICE):
+        parts = _date_parts(dated.slice(start, _DATE_SLICE))
+        plain.append(parts.filter(~pl.col("amb")).select("k", "v", _build_datetime(False).alias("dt")))
+        ambiguous.append(parts.filter(pl.col("amb")))
+        del parts
+    amb = pl.concat(ambiguous, how="vertical")
+    chosen, note = _decide_dayfirst(amb, dayfirst, column, month_starts=month_starts)
+    built = amb.select("k", "v", _build_datetime(chosen).alias("dt"))
     empty = table.filter(pl.col("v").is_null()).select("k", "v", pl.lit(None, pl.Datetime("us")).alias("dt"))
-    return pl.concat([epochs, built, empty], how="vertical").with_columns(in_range), note
+    return pl.concat([epochs, *plain, built, empty], how="vertical").with_columns(in_range), note
 
 
 def parse_dates(

@@ -240,6 +240,8 @@ class _Rows:
 
     def require(self, fld: str, values: pl.Series) -> None:
         """Rows where a required field is empty are rejected (unless already rejected)."""
+        if not values.null_count():
+            return                          # nothing to flag: no 10M-row columns of nothing
         missing = pl.select(pl.when(values.is_null()).then(pl.lit("missing_value"))).to_series()
         self._flag(fld, missing, _const("", self.n, pl.String))
 
