@@ -34,7 +34,9 @@ APP = ROOT / "app.py"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TRIVIAL = '''import duckdb, numpy, plotly.graph_objects, polars, pyarrow, streamlit as st
+# the libraries app.py loads before its first page: pandas too, which app.py imports up front (plotly would
+# import it lazily inside the first figure, racing parallel first runs: tests/test_concurrency.py BUG-7)
+TRIVIAL = '''import duckdb, numpy, pandas, plotly.graph_objects, polars, pyarrow, streamlit as st
 st.write("Salescope benchmark: a one-line app importing the same libraries")
 '''
 PAGES = ("funnel", "leaderboard", "customers", "forecast", "data", "history", "meeting")   # the tour after the first page

@@ -70,3 +70,28 @@ def test_every_op_is_compared_with_its_reference(bench_run):
     assert by_op["page_rerun_cached"]["floor_s"] == by_op["page_rerun_trivial"]["salescope_s"]
     if by_op["start_app"].get("salescope_s") is not None:
         assert by_op["start_app"]["floor_s"] == by_op["start_trivial"]["salescope_s"]
+
+
+def test_the_trivial_app_imports_what_app_py_imports_up_front():
+    """start_app is compared with a one-line app importing the same libraries: every third-party
+    module app.py imports at its top level is imported by the trivial app too, and nothing the app
+    does not load."""
+    import ast
+
+    from bench.app_timing import TRIVIAL
+
+    def modules(source: str) -> set[str]:
+        found = set()
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module.split(".")[0])
+        return found
+
+    ours = {"app", "bench", "data", "metrics", "pages", "tests", "ui", "__future__"} | set(sys.stdlib_module_names)
+    app_libs = modules((ROOT / "app.py").read_text()) - ours
+    trivial_libs = modules(TRIVIAL) - ours
+    assert app_libs and app_libs <= trivial_libs, (app_libs, trivial_libs)
+    # the others are what the first page loads through ui/ and data/ (DuckDB, polars, plotly, numpy, pyarrow)
+    assert trivial_libs - app_libs <= {"duckdb", "numpy", "plotly", "polars", "pyarrow"}
