@@ -763,6 +763,28 @@ def bottleneck_counts(
     Columns: team, period (Int64, 0 = this period), status, max_idx (Int64), deals (Int64), amount
     (Float64, 0 without a known amount), amounts (Int64). Sorted by team, period, status, max_idx.
     """
+    return bottleneck_counts_by_method(
+        deals, stage_history, stages, reps, as_of=as_of, period_from=period_from, period_to=period_to,
+        earlier_periods=earlier_periods, methods=(method,), cohort=cohort, currency=currency, reach=reach)[method]
+
+
+def bottleneck_counts_by_method(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame | None,
+    stages: pl.DataFrame,
+    reps: pl.DataFrame,
+    *,
+    as_of: date,
+    period_from: date | None = None,
+    period_to: date | None = None,
+    earlier_periods: int = 4,
+    methods: tuple[Method, ...] = ("reached", "strict"),
+    cohort: Cohort = "closed",
+    currency: str | None = None,
+    reach: pl.DataFrame | None = None,
+) -> dict[Method, pl.DataFrame]:
+    """`bottleneck_counts` of each of `methods` (same arguments otherwise), the compared deals of the
+    periods picked once for all of them."""
     idx = open_stages(stages)
     prepared = with_team(prepare_deals(deals, currency), reps)
     frames = []
@@ -771,19 +793,24 @@ def bottleneck_counts(
         frames.append(deals_in_scope(prepared, start, end, day, cohort).with_columns(
             pl.lit(k, dtype=pl.Int64).alias("_period")))
     frame = pl.concat(frames, how="vertical")
-    if idx.height == 0 or frame.height == 0:
-        return pl.DataFrame(schema={"team": pl.String, "period": pl.Int64, "status": pl.String, "max_idx": pl.Int64,
-                                    "deals": pl.Int64, "amount": pl.Float64, "amounts": pl.Int64})
-    by_reach = reach is not None and (method == "reached" or "strict_idx" in reach.columns)
-    hist = None if by_reach else _history(stage_history, frame)
-    reached = _furthest_reached(frame, hist, idx, method, reach)
-    return (
-        reached.group_by("team", pl.col("_period").alias("period"), "status", pl.col("max_idx").cast(pl.Int64))
-        .agg(pl.len().cast(pl.Int64).alias("deals"),
-             pl.col("amount").sum().cast(pl.Float64).alias("amount"),
-             pl.col("amount").count().cast(pl.Int64).alias("amounts"))
-        .sort("team", "period", "status", "max_idx", nulls_last=True)
-    )
+    out: dict[Method, pl.DataFrame] = {}
+    for method in methods:
+        if idx.height == 0 or frame.height == 0:
+            out[method] = pl.DataFrame(schema={"team": pl.String, "period": pl.Int64, "status": pl.String,
+                                               "max_idx": pl.Int64, "deals": pl.Int64, "amount": pl.Float64,
+                                               "amounts": pl.Int64})
+            continue
+        by_reach = reach is not None and (method == "reached" or "strict_idx" in reach.columns)
+        hist = None if by_reach else _history(stage_history, frame)
+        reached = _furthest_reached(frame, hist, idx, method, reach)
+        out[method] = (
+            reached.group_by("team", pl.col("_period").alias("period"), "status", pl.col("max_idx").cast(pl.Int64))
+            .agg(pl.len().cast(pl.Int64).alias("deals"),
+                 pl.col("amount").sum().cast(pl.Float64).alias("amount"),
+                 pl.col("amount").count().cast(pl.Int64).alias("amounts"))
+            .sort("team", "period", "status", "max_idx", nulls_last=True)
+        )
+    return out
 
 
 def _avg_won(counts: pl.DataFrame) -> pl.DataFrame:

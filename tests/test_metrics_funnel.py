@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from metrics import funnel
 from metrics.schema import empty, frame
@@ -334,3 +335,29 @@ def test_stage_reach_of_ties_gaps_and_reentries() -> None:
     out = funnel.stage_reach(hist, STAGES)
     assert out.to_dict(as_series=False) == {"deal_id": ["a", "b", "c", "e"], "hist_idx": [2, 2, 1, 1],
                                             "strict_idx": [2, 0, 1, 0]}
+
+
+@settings(max_examples=40, deadline=None)
+@given(pipelines(), st.lists(st.sampled_from(["r1", "r2", None]), min_size=25, max_size=25),
+       st.sampled_from([(None, None), (date(2024, 2, 1), date(2024, 3, 31)), (date(2024, 3, 1), date(2024, 3, 1))]),
+       st.booleans())
+def test_bottleneck_counts_of_both_methods_at_once_equal_each_alone(
+    data: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame], owners: list[str | None], period: tuple, by_reach: bool
+) -> None:
+    """The Funnel page counts the bottleneck's deals for both methods from one pick of each period's
+    deals: each method's counts are those `bottleneck_counts` gives for it alone (from the history
+    rows, or from the deals' stage reach)."""
+    deals, history, stages = data
+    deals = deals.with_columns(pl.Series("owner_rep_id", owners[:deals.height], dtype=pl.String),
+                               pl.lit(1000.0).alias("amount"))
+    reps = frame("reps", [{"rep_id": "r1", "team": "A"}, {"rep_id": "r2", "team": "B"}])
+    reach = funnel.stage_reach(history, stages) if by_reach else None
+    kw = {"as_of": AS_OF, "period_from": period[0], "period_to": period[1], "reach": reach}
+    both = funnel.bottleneck_counts_by_method(deals, history, stages, reps, methods=("reached", "strict"), **kw)
+    assert set(both) == {"reached", "strict"}
+    for method in ("reached", "strict"):
+        alone = funnel.bottleneck_counts(deals, history, stages, reps, method=method, **kw)
+        assert_frame_equal(both[method], alone)
+        assert_frame_equal(
+            funnel.bottleneck(deals, history, stages, reps, method=method, counts=both[method], **kw),
+            funnel.bottleneck(deals, history, stages, reps, method=method, **kw))

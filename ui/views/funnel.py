@@ -71,7 +71,9 @@ def compute(store: Any, f: Filters) -> FunnelView:
         # every method and grouping from the per-deal reach and the counted stays
         found = funnel.funnel_set(teamed, None, stages, methods=METHODS, groupings=groupings, reach=reach,
                                   stays=stays, **args)
-        bottlenecks = {method: funnel.bottleneck(deals, None, stages, reps, method=method, reach=reach, **args)
+        # the compared deals of the bottleneck's periods are picked once for both methods
+        counts = funnel.bottleneck_counts_by_method(deals, None, stages, reps, methods=METHODS, reach=reach, **args)
+        bottlenecks = {method: funnel.bottleneck(deals, None, stages, reps, method=method, counts=counts[method], **args)
                        for method in METHODS}
         stalled = funnel.stalled(deals, None, stages, as_of=f.as_of, stays=store.completed_stays_in_scope(scope, idx, cur),
                                  entries=store.current_stage_entries_in_scope(scope, f.as_of, cur))
