@@ -1334,8 +1334,7 @@ class Store:
             f"w AS (SELECT f.deal_id{reach} FROM stage_facts f JOIN stage_idx i ON i.stage = f.stage "
             f"  WHERE f.deal_id IN {among} GROUP BY 1), "
             f"t AS MATERIALIZED (SELECT t0.*, {r_cols} FROM t0 LEFT JOIN w ON w.deal_id = t0.deal_id {now}), "
-            f"multi AS (SELECT snapshot_date FROM deal_snapshots WHERE snapshot_date < CAST($before AS DATE) "
-            f"  GROUP BY 1 HAVING min(batch_id) <> max(batch_id)), "
+            f"multi AS ({self._SEVERAL_UPLOADS}), "
         )
         # the rows of `snapshot_rows_in_scope`: the deals in the deals table in scope, with what it adds;
         # deals since deleted in the CRM (not in it), by their snapshot owner, with nothing added. Without
@@ -1353,7 +1352,7 @@ class Store:
                     f"UNION ALL SELECT {cols}, {', '.join(f'NULL AS {c}' for c in added)} FROM deal_snapshots s "
                     f"{where} AND {self._deleted_sql('t')}")
 
-        # the latest upload per date and deal (metrics.changes.latest_rows), sought only on dates several wrote
+        # the latest upload per date and deal, sought only on dates several wrote (`_SEVERAL_UPLOADS`)
         head += (f"n AS (SELECT * EXCLUDE (batch_id) FROM "
                  f"({rows('s.snapshot_date NOT IN (SELECT snapshot_date FROM multi)')}) "
                  f"UNION ALL SELECT * EXCLUDE (batch_id) FROM ({rows('s.snapshot_date IN (SELECT snapshot_date FROM multi)')}) "
@@ -1398,15 +1397,17 @@ class Store:
                     f"GROUP BY 1) e ON e.e <= g.day GROUP BY g.day")
         return sql
 
+    # the snapshot dates several uploads wrote: a date one upload wrote holds one row per deal (an upload's
+    # deals are one per id), so the latest upload per date and deal (`metrics.changes.latest_rows`) is
+    # sought only on these (a window over every row costs seconds at 1M deals)
+    _SEVERAL_UPLOADS = "SELECT snapshot_date FROM deal_snapshots GROUP BY 1 HAVING min(batch_id) <> max(batch_id)"
+
     # ---- the History page and the meeting's waterfall: grouped over the snapshots in DuckDB
     @classmethod
     def _latest_snapshots_sql(cls, scope: dict[str, Any], where: str = "true") -> str:
         """The rows of `snapshot_rows_in_scope` that pass `where` (fixed text over deal_snapshots s),
         the latest upload per date and deal (`metrics.changes.latest_rows`): snapshot_date, deal_id,
         stage, status, amount, close_date, owner_rep_id. Bind with `_bound`."""
-        # a date written by one upload holds one row per deal (an upload's deals are one per id): the latest
-        # upload per deal is sought only on dates written by several (a window over every row costs seconds)
-        several = "SELECT snapshot_date FROM deal_snapshots GROUP BY 1 HAVING min(batch_id) <> max(batch_id)"
         cols = "s.snapshot_date, s.deal_id, s.stage, s.status, s.amount, s.close_date, s.owner_rep_id, s.batch_id"
         if any(scope.get(k) for k in cls._SCOPE_KEYS):
             # the two parts of `_snapshot_scope_sql`, disjoint (a deal is in the deals table or it is not),
@@ -1417,7 +1418,7 @@ class Store:
         else:
             rows = f"SELECT {cols} FROM deal_snapshots s WHERE ({where})"
         return ("SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id "
-                f"FROM ({rows}) s WHERE NOT EXISTS (SELECT 1 FROM deal_snapshots n WHERE n.snapshot_date IN ({several}) "
+                f"FROM ({rows}) s WHERE NOT EXISTS (SELECT 1 FROM deal_snapshots n WHERE n.snapshot_date IN ({cls._SEVERAL_UPLOADS}) "
                 f"AND n.snapshot_date = s.snapshot_date AND n.deal_id = s.deal_id AND n.batch_id > s.batch_id)")
 
     @classmethod
@@ -1596,9 +1597,7 @@ class Store:
         """deal_id, last_open: for each deal in scope that appears in the snapshots (`snapshots_in_scope`:
         the latest upload per date and deal), the latest snapshot date showing it open (null when none
         does) — `metrics.quality.last_open_snapshots`."""
-        # the latest upload per date and deal is sought only on dates written by several (a window over
-        # every row costs more than the rest of the query)
-        several = "SELECT snapshot_date FROM deal_snapshots GROUP BY 1 HAVING min(batch_id) <> max(batch_id)"
+        several = self._SEVERAL_UPLOADS        # the latest upload is sought only on dates several wrote
         rows = (f"SELECT deal_id, snapshot_date, status FROM deal_snapshots s "
                 f"WHERE s.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) AND s.snapshot_date")
         sql = (f"SELECT deal_id, max(snapshot_date) FILTER (status = 'open') AS last_open FROM ("
