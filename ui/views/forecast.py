@@ -66,8 +66,7 @@ def compute(store: Any, f: Filters) -> ForecastView:
         # of a bounded period only the open deals and the recently won ones are read; the closed ones the
         # historical rates (and the win rate) are learned from are counted in DuckDB
         count, currency = deal_count_and_currency(store, scope, cur)
-        trained = store.historical_training_in_scope(scope, idx, f.as_of, list(forecast.AGE_EDGES), cur)
-        deals = store.forecast_deals_in_scope(scope, *won_span(f), cur)
+        trained, deals = forecast_inputs(store, scope, idx, f, cur)
         closed = trained["deals"].sum()
         rate = trained["won"].sum() / closed if closed else None
     else:
@@ -128,7 +127,16 @@ def deal_count_and_currency(store: Any, scope: dict[str, Any], cur: Any) -> tupl
     return count, currencies[0] if len(currencies) == 1 else None
 
 
-def won_span(f: Filters) -> tuple[date, date]:
+def forecast_inputs(store: Any, scope: dict[str, Any], stage_index: pl.DataFrame, f: Filters,
+                    cur: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """What a bounded period's forecasts read, the Forecast and Meeting pages alike: the closed deals
+    up to as_of counted as `metrics.forecast.historical_training` counts them (`trained=`), and of the
+    deals only the open ones and those won in `_won_span`."""
+    trained = store.historical_training_in_scope(scope, stage_index, f.as_of, list(forecast.AGE_EDGES), cur)
+    return trained, store.forecast_deals_in_scope(scope, *_won_span(f), cur)
+
+
+def _won_span(f: Filters) -> tuple[date, date]:
     """The close days of the won deals a bounded period's view reads: its own, the previous period's up
     to the same day, and the run-rate's trailing window before as_of."""
     window = same_point(f) or (f.period_from, f.period_to)

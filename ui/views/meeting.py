@@ -16,7 +16,7 @@ from metrics._common import open_stages
 from metrics.agenda import Agenda, meeting_agenda, meeting_pair
 from ui.filters import Filters
 from ui.views import empty, load, scope_of
-from ui.views.forecast import deal_count_and_currency, past_accuracy, won_span
+from ui.views.forecast import deal_count_and_currency, forecast_inputs, past_accuracy
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,7 @@ def compute(store: Any, f: Filters) -> MeetingView:
     reach = accuracy = trained = forecast_deals = None
     if f.bounded:
         # the Forecast page's inputs: the open and recently won deals, the closed ones counted in DuckDB
-        trained = store.historical_training_in_scope(scope, idx, f.as_of, list(forecast.AGE_EDGES), cur)
-        forecast_deals = store.forecast_deals_in_scope(scope, *won_span(f), cur)
+        trained, forecast_deals = forecast_inputs(store, scope, idx, f, cur)
         reach = store.history_reach_in_scope(scope, idx, cur, status="open")
         accuracy = past_accuracy(store, scope, forecast_deals, fr.stages, f, cur)
     deals = store.deal_facts_in_scope(scope, cur, columns=_DEAL_COLUMNS)
