@@ -94,9 +94,9 @@ def test_finish_keeps_the_chunks_when_nothing_is_skipped():
 def test_chunked_like():
     values = pl.Series("v", range(10), pl.Int64)
     like = pl.concat([pl.Series(["a"] * 3), pl.Series(["b"] * 7)], rechunk=False)
-    cut = rd._chunked_like(values, like)
+    cut = rd.chunked_like(values, like)
     assert cut.to_list() == list(range(10)) and [c.len() for c in cut.get_chunks()] == [3, 7]
-    assert rd._chunked_like(values, pl.Series(["a"] * 10)).n_chunks() == 1
+    assert rd.chunked_like(values, pl.Series(["a"] * 10)).n_chunks() == 1
 
 
 def _csv(rng: random.Random, n: int) -> bytes:

@@ -21,7 +21,7 @@ import polars as pl
 from data.ingest import mapping as mp
 from data.ingest import parse as ps
 from data.ingest.problems import ImportProblem, render
-from data.ingest.read import RawTable, _chunked_like, read_table
+from data.ingest.read import RawTable, chunked_like, read_table
 from data.store import TABLES, ImportWrite, Store
 
 LINE = "__line"
@@ -288,7 +288,7 @@ def _aligned(rows: pl.DataFrame, like: pl.Series) -> pl.DataFrame:
     if like.n_chunks() <= 1:
         return rows
     lengths = [chunk.len() for chunk in like.get_chunks()]
-    cols = [c if [k.len() for k in c.get_chunks()] == lengths else _chunked_like(c.rechunk(), like)
+    cols = [c if [k.len() for k in c.get_chunks()] == lengths else chunked_like(c.rechunk(), like)
             for c in rows.get_columns()]
     return pl.DataFrame(cols)
 

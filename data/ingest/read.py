@@ -1095,7 +1095,7 @@ def _finish(
             reasons[index] = "subtotal"
     for index in _footer_rows(rows, flags, reasons, width):
         reasons[index] = "footer"
-    kept = rows.with_columns(_chunked_like(lines.cast(pl.Int64), rows.get_column(columns[0])).alias(LINE_COLUMN))
+    kept = rows.with_columns(chunked_like(lines.cast(pl.Int64), rows.get_column(columns[0])).alias(LINE_COLUMN))
     skipped: list[tuple[int, str]] = []
     if reasons:
         line_list = lines.to_list()
@@ -1114,7 +1114,7 @@ def _finish(
     return [name for _, name in used], frame, skipped
 
 
-def _chunked_like(values: pl.Series, like: pl.Series) -> pl.Series:
+def chunked_like(values: pl.Series, like: pl.Series) -> pl.Series:
     """`values` cut into pieces of the lengths of `like`'s chunks (same values, no copy).
 
     polars' reader gives a big file in hundreds of chunks (read in parallel); a column of one chunk
