@@ -213,3 +213,15 @@ CREATE TABLE IF NOT EXISTS deal_reach (
     hist_idx   BIGINT,
     strict_idx BIGINT
 );
+
+-- Derived: from `stage_facts` and the deals, each deal's completed days in each stage its history shows
+-- (the stays between consecutive entries, and a won or lost deal's last stay up to its close day, each
+-- clipped at zero, summed per deal and stage), counted per deal owner, stage and days: the stalled
+-- thresholds' time in stage for everyone or a set of owners without reading 5M facts. Rebuilt whole
+-- when the deals or the stage history change.
+CREATE TABLE IF NOT EXISTS stay_counts (
+    owner_rep_id VARCHAR,
+    stage        VARCHAR,
+    days         BIGINT,
+    deals        BIGINT
+);

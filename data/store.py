@@ -686,9 +686,11 @@ class Store:
                                                 "stage_intervals": ("stage_history",),
                                                 "activity_months": ("activities",),
                                                 "stage_facts": ("stage_history",),
-                                                "deal_reach": ("stage_history", "stages")}
+                                                "deal_reach": ("stage_history", "stages"),
+                                                "stay_counts": ("stage_history", "deals")}
     # the derived table each one is computed from, which a rebuild of it therefore follows
-    _DERIVED_AFTER: dict[str, str] = {"stage_facts": "stage_intervals", "deal_reach": "stage_facts"}
+    _DERIVED_AFTER: dict[str, str] = {"stage_facts": "stage_intervals", "deal_reach": "stage_facts",
+                                      "stay_counts": "stage_facts"}
     # Incremental rebuild of the stage tables: the deals one batch touches (rows it wrote, rows it replaced),
     # as the temp table `touched_stage_intervals`, taken while both versions are known: after an import's
     # writes, before an undo's. Every derived row of a deal is a function of that deal's history rows only,
@@ -729,7 +731,8 @@ class Store:
         if name == "deal_reach":
             return self._rebuild_reach_sql(n)
         return {"activity_daily": self._REBUILD_DAILY, "stage_intervals": self._REBUILD_INTERVALS,
-                "activity_months": self._REBUILD_MONTHS, "stage_facts": self._REBUILD_FACTS}[name]
+                "activity_months": self._REBUILD_MONTHS, "stage_facts": self._REBUILD_FACTS,
+                "stay_counts": self._REBUILD_STAY_COUNTS}[name]
 
     def _incremental_sql(self, name: str, n: int = 0) -> str:
         old, new = self._ONLY_TOUCHED[name]
@@ -963,22 +966,43 @@ class Store:
                                  cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """stage_index, days, deals: the deals in scope counted by their completed days in each open
         stage — `metrics.funnel.completed_stays` (intervals between consecutive `entered_at`, the
-        last one of a closed deal up to its close day, each clipped at zero, summed per deal and stage),
-        from the derived `stage_facts` table."""
+        last one of a closed deal up to its close day, each clipped at zero, summed per deal and stage).
+        Without a region, product or segment filter (a scope of owners, or none) summed from the derived
+        `stay_counts`; else from `stage_facts` and the deals."""
+        params = self._scope_params(scope)
+        if not any(scope.get(k) for k in ("regions", "products", "segments")):
+            sql = ("SELECT i.stage_index, s.days, CAST(sum(s.deals) AS BIGINT) AS deals FROM stay_counts s "
+                   "JOIN stage_idx i ON i.stage = s.stage WHERE true")
+            if scope.get("teams"):
+                sql += " AND s.owner_rep_id IN (SELECT rep_id FROM reps WHERE list_contains($teams, team))"
+            if scope.get("reps"):
+                sql += " AND list_contains($reps, s.owner_rep_id)"
+            sql += " GROUP BY 1, 2 ORDER BY 1, 2"
+            return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
         d = (f"SELECT deal_id, owner_rep_id, status, coalesce(closed_on, close_date) AS close_day "
              f"FROM ({self._deals_sql(scope)})")
         sql = (f"WITH d AS ({d}), {self._STAYS} SELECT stage_index, CAST(days AS BIGINT) AS days, "
                f"CAST(count(*) AS BIGINT) AS deals FROM stays GROUP BY 1, 2 ORDER BY 1, 2")
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, self._scope_params(scope)))
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
 
     # per deal of `d` (deal_id, owner_rep_id, status, close_day) and open stage of `stage_idx`: its
     # completed days there (`metrics.funnel.completed_stays` before counting), from `stage_facts`
     _CLOSED = "(d.status <> 'open' AND d.close_day IS NOT NULL)"
+    _STAY_DAYS = (f"f.mid_days + CASE WHEN f.is_last AND {_CLOSED} "
+                  f"THEN greatest(CAST(d.close_day - CAST(f.last_at AS DATE) AS BIGINT), 0) ELSE 0 END")
+    _STAY_KEPT = f"f.mid_n > 0 OR (f.is_last AND {_CLOSED})"
     _STAYS = (
-        f"stays AS (SELECT f.deal_id, d.owner_rep_id, i.stage_index, f.mid_days + CASE WHEN f.is_last AND {_CLOSED} "
-        f"            THEN greatest(CAST(d.close_day - CAST(f.last_at AS DATE) AS BIGINT), 0) ELSE 0 END AS days "
+        f"stays AS (SELECT f.deal_id, d.owner_rep_id, i.stage_index, {_STAY_DAYS} AS days "
         f"          FROM stage_facts f JOIN d ON d.deal_id = f.deal_id JOIN stage_idx i ON i.stage = f.stage "
-        f"          WHERE f.mid_n > 0 OR (f.is_last AND {_CLOSED}))"
+        f"          WHERE {_STAY_KEPT})"
+    )
+    # the derived `stay_counts`: those completed days of every deal in every stage its history shows,
+    # counted per owner, stage and days (the open stages are picked when it is read)
+    _REBUILD_STAY_COUNTS = (
+        f"INSERT INTO stay_counts SELECT d.owner_rep_id, f.stage, CAST({_STAY_DAYS} AS BIGINT) AS days, "
+        f"CAST(count(*) AS BIGINT) FROM stage_facts f JOIN (SELECT deal_id, owner_rep_id, status, "
+        f"coalesce(closed_on, close_date) AS close_day FROM deals) d ON d.deal_id = f.deal_id "
+        f"WHERE {_STAY_KEPT} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     )
     # the funnel's cohort (`metrics._common.deals_in_scope`, closed_and_open): deals won or lost in
     # the period (all time: every one), plus the deals open at $as_of

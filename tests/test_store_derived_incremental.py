@@ -1,9 +1,10 @@
 """The stage tables derived at import (stage_intervals, stage_facts, deal_reach) are rebuilt after an import or
-undo only for the deals the batch touched (the activity tables are rebuilt whole; deal_reach also whole when
-the pipeline changes). Property: after any sequence of imports (some replacing the pipeline), re-imports with
-changed rows, pipeline edits, undo, demo replacement and clear on small generated stores, every derived table
-holds exactly the rows a full rebuild gives (compared as multisets), and deal_reach is the history reach of
-`metrics.funnel.history_reach` under the stored pipeline."""
+undo only for the deals the batch touched (the activity tables and stay_counts are rebuilt whole; deal_reach
+also whole when the pipeline changes). Property: after any sequence of imports (some replacing the pipeline),
+re-imports with changed rows, pipeline edits, undo, demo replacement and clear on small generated stores,
+every derived table holds exactly the rows a full rebuild gives (compared as multisets), deal_reach is the
+history reach of `metrics.funnel.history_reach` under the stored pipeline, and the completed stays read
+from stay_counts are `metrics.funnel.completed_stays` of the stored deals and history."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 
 from data.ingest.problems import ImportProblem
 from data.store import TABLES, ImportWrite, Store
-from metrics import funnel
+from metrics import funnel, schema
+from metrics._common import open_stages
 
 DEALS = [f"D{i}" for i in range(5)]
 STAGES = ["Lead", "Demo", "Proposal", "Won"]
@@ -58,6 +60,11 @@ activity_row = st.fixed_dictionaries({
     "account_id": st.sampled_from(ACCOUNTS), "deal_id": st.sampled_from(["D1", "D2", None]),
     "kind": st.sampled_from(KINDS), "occurred_at": st.sampled_from(TIMES + [None]),
     "duration_min": st.none(), "outcome": st.none()})
+# deals with an owner or none, open, won or lost, closed on a day before, on or after their last history entry
+DAYS = [None] + [t.date() for t in TIMES[::2]] + [datetime(2025, 2, 1).date()]
+deal_row = st.fixed_dictionaries({"deal_id": st.sampled_from(DEALS), "owner_rep_id": st.sampled_from(REPS),
+                                  "status": st.sampled_from(["open", "won", "lost"]), "closed_on": st.sampled_from(DAYS),
+                                  "close_date": st.sampled_from(DAYS)})
 account_row = st.fixed_dictionaries({"account_id": st.sampled_from(["A1", "A2", "A3"]), "name": st.none(),
                                      "industry": st.none(), "region": st.none(), "size": st.sampled_from(SIZES),
                                      "owner_rep_id": st.none(), "created_on": st.none()})
@@ -66,6 +73,8 @@ account_row = st.fixed_dictionaries({"account_id": st.sampled_from(["A1", "A2", 
 def _rows(kind: str, rows: list[dict]) -> pl.DataFrame:
     key = TABLES[kind].key
     unique = {tuple(r[k] for k in key): r for r in rows}         # one row per key in a file
+    if kind == "deals":
+        return schema.frame("deals", list(unique.values())).select(TABLES["deals"].columns)
     return pl.DataFrame(list(unique.values()), schema=SCHEMAS[kind])
 
 
@@ -74,6 +83,7 @@ op = st.one_of(
     st.tuples(st.just("history_and_stages"), st.tuples(st.lists(history_row, min_size=1, max_size=8), pipeline),
               st.sampled_from(["", "demo"])),
     st.tuples(st.just("set_stages"), pipeline, st.just("")),
+    st.tuples(st.just("deals"), st.lists(deal_row, min_size=1, max_size=5), st.sampled_from(["", "demo", "replace"])),
     st.tuples(st.just("activities"), st.lists(activity_row, min_size=1, max_size=8), st.sampled_from(["", "demo", "replace", "accounts"])),
     st.tuples(st.just("accounts"), st.lists(account_row, min_size=1, max_size=3), st.sampled_from(["", "demo"])),
     st.tuples(st.just("undo"), st.integers(0, 8), st.just("")),
@@ -98,7 +108,7 @@ def _full_rebuild(store: Store) -> dict[str, list[tuple]]:
 
 
 def _apply(store: Store, batches: list[int], kind: str, arg, flag: str) -> None:
-    if kind in ("stage_history", "activities", "accounts"):
+    if kind in ("stage_history", "activities", "accounts", "deals"):
         rows = _rows(kind, arg)
         new_accounts = None
         if flag == "accounts":                   # accounts first seen in an activities file (size unknown)
@@ -148,6 +158,7 @@ def test_incremental_rebuild_equals_full_rebuild(store, ops):
         got = _derived(store.cursor())
         assert got == _full_rebuild(store), (kind, arg, flag)
         _reach_is_the_definition(store)
+        _stays_are_the_definition(store)
     tmp = store.cursor().execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'touched_%'").fetchone()[0]
     assert tmp == 0                               # the key tables do not outlive their transaction's work
 
@@ -164,6 +175,18 @@ def _reach_is_the_definition(store: Store) -> None:
     want = funnel.stage_reach(hist, store.stages_frame())
     assert reach.drop_nulls("hist_idx").sort("deal_id").rows() == want.rows()
     assert reach.filter(pl.col("hist_idx").is_null())["strict_idx"].null_count() == reach["hist_idx"].null_count()
+
+
+def _stays_are_the_definition(store: Store) -> None:
+    """completed_stays_in_scope (read from stay_counts without a filter, or for some owners) is
+    `funnel.completed_stays` of the stored deals and history under the stored pipeline."""
+    stages = store.stages_frame()
+    deals, hist = store.deals_in_scope({}), store.stage_history_in_scope({})
+    for reps in ([], ["R1"], ["R2", "R9"]):
+        got = store.completed_stays_in_scope({"reps": reps}, open_stages(stages))
+        mine = deals.filter(pl.col("owner_rep_id").is_in(reps)) if reps else deals
+        want = funnel.completed_stays(mine, hist, stages)
+        assert got.sort("stage_index", "days").rows() == want.select(got.columns).sort("stage_index", "days").rows()
 
 
 @settings(max_examples=40, deadline=None)
