@@ -934,6 +934,59 @@ class Store:
             params |= {f"p{k}": k, f"f{k}": lo, f"t{k}": hi}
         return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params)).cast(schema)
 
+    def closed_counts_by_owner_in_scope(self, scope: dict[str, Any], periods: list[tuple[date | None, date | None]],
+                                        cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """owner_rep_id, period_from, period_to, status, cycle_days, deals, won_amount, won_amounts: for
+        each of `periods` (distinct ones; null bounds: all time, every closed deal), the deals in scope
+        won or lost with a close day (closed_on, else close_date) in it, counted per owner, status and
+        sales cycle (won deals: days from creation to close day, null when unknown or negative; lost
+        deals: null), with the sum of the won deals' amounts (0 without any) and how many have one —
+        `metrics.leaderboard.DealCounts.closed`."""
+        schema = {"owner_rep_id": pl.String, "period_from": pl.Date, "period_to": pl.Date, "status": pl.String,
+                  "cycle_days": pl.Int64, "deals": pl.Int64, "won_amount": pl.Float64, "won_amounts": pl.Int64}
+        periods = list(dict.fromkeys(periods))
+        if not periods:
+            return pl.DataFrame(schema=schema)
+        parts = " UNION ALL ".join(
+            f"SELECT CAST($f{k} AS DATE) AS period_from, CAST($t{k} AS DATE) AS period_to, d.* FROM d "
+            f"WHERE {self._close_within(k)}" for k in range(len(periods)))
+        cycle = "datediff('day', created_on, coalesce(closed_on, close_date))"
+        sql = (
+            f"WITH d AS (SELECT d.owner_rep_id, d.status, d.amount, d.created_on, d.closed_on, d.close_date "
+            f"  FROM ({self._deals_sql(scope)}) d WHERE d.status IN ('won', 'lost')), "
+            f"p AS ({parts}) "
+            f"SELECT owner_rep_id, period_from, period_to, status, "
+            f"  CASE WHEN status = 'won' AND {cycle} >= 0 THEN {cycle} END AS cycle_days, count(*) AS deals, "
+            f"  coalesce(sum(amount) FILTER (status = 'won'), 0) AS won_amount, "
+            f"  count(amount) FILTER (status = 'won') AS won_amounts "
+            f"FROM p GROUP BY 1, 2, 3, 4, 5 ORDER BY 1 NULLS LAST, 2 NULLS FIRST, 3 NULLS FIRST, 4, 5 NULLS LAST"
+        )
+        params = dict(self._scope_params(scope))
+        for k, (lo, hi) in enumerate(periods):
+            params |= {f"f{k}": lo, f"t{k}": hi}
+        return self._bound_frame(sql, params, cur).cast(schema)
+
+    def open_counts_by_owner_in_scope(self, scope: dict[str, Any], days: list[date],
+                                      cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """owner_rep_id, as_of, deals, amount: for each of `days` (distinct ones), per owner of any deal
+        in scope (zeros where none is open), the open deals created on or before it (or without a
+        creation day) and the sum of their known amounts (0 without any) —
+        `metrics.leaderboard.DealCounts.open`."""
+        schema = {"owner_rep_id": pl.String, "as_of": pl.Date, "deals": pl.Int64, "amount": pl.Float64}
+        days = list(dict.fromkeys(days))
+        if not days:
+            return pl.DataFrame(schema=schema)
+        opened = [f"(status = 'open' AND (created_on IS NULL OR created_on <= CAST($a{k} AS DATE)))"
+                  for k in range(len(days))]
+        counts = ", ".join(f"count(*) FILTER ({c}) AS n{k}, coalesce(sum(amount) FILTER ({c}), 0) AS s{k}"
+                           for k, c in enumerate(opened))
+        rows = " UNION ALL ".join(f"SELECT owner_rep_id, CAST($a{k} AS DATE) AS as_of, n{k} AS deals, s{k} AS amount FROM g"
+                                  for k in range(len(days)))
+        sql = (f"WITH g AS (SELECT owner_rep_id, {counts} FROM ({self._deals_sql(scope)}) d GROUP BY 1) "
+               f"{rows} ORDER BY 1 NULLS LAST, 2")
+        params = self._scope_params(scope) | {f"a{k}": day for k, day in enumerate(days)}
+        return self._bound_frame(sql, params, cur).cast(schema)
+
     def plan_sums_in_scope(self, scope: dict[str, Any], period_from: date, period_to: date, as_of: date,
                            cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """kind, owner_rep_id, month, deals, amount: the deals in scope won in [period_from, period_to]

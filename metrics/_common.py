@@ -363,6 +363,36 @@ def deal_stats(scope: pl.DataFrame, keys: list[str], weighting: str = "count") -
     )
 
 
+def counted_deal_stats(counts: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """`deal_stats` (count weighting, without the p90 cycle) of closed deals already counted: one row
+    per group, status and cycle with [keys], status, cycle_days (days from creation to close of won
+    deals, null when unknown), deals, won_amount (sum of the won deals' amounts) and won_amounts (how
+    many of them have one). The median cycle is taken over the cycles weighted by their deal counts
+    (the mean of the two middle ones for an even count). One row per group present in `counts`.
+
+    Columns: [keys], won_deals, lost_deals, won_revenue, _amounts, win_rate, avg_won_deal,
+    median_cycle_days.
+    """
+    won, lost = pl.col("status") == WON, pl.col("status") == LOST
+    totals = counts.group_by(keys).agg(
+        pl.col("deals").filter(won).sum().cast(pl.Int64).alias("won_deals"),
+        pl.col("deals").filter(lost).sum().cast(pl.Int64).alias("lost_deals"),
+        pl.col("won_amount").filter(won).sum().cast(pl.Float64).alias("won_revenue"),
+        pl.col("won_amounts").filter(won).sum().alias("_amounts"),
+    )
+    cycles = counts.filter(won & pl.col("cycle_days").is_not_null()).sort(keys + ["cycle_days"])
+    upto = pl.col("deals").cum_sum().over(keys)
+    n = pl.col("deals").sum().over(keys)
+    # the cycle at 0-based position i of the sorted won deals: the first whose running count passes i
+    lo = pl.col("cycle_days").filter(upto > (n - 1) // 2).first()
+    hi = pl.col("cycle_days").filter(upto > n // 2).first()
+    medians = cycles.group_by(keys).agg(((lo + hi).cast(pl.Float64) / 2).alias("median_cycle_days"))
+    return totals.join(medians, on=keys, how="left", nulls_equal=True).with_columns(
+        ratio(pl.col("won_deals"), pl.col("won_deals") + pl.col("lost_deals")).alias("win_rate"),
+        ratio(pl.col("won_revenue"), pl.col("_amounts")).alias("avg_won_deal"),
+    )
+
+
 # ----------------------------------------------------------------------------- sorted-run helpers
 # Window functions (`.over(key)`) are slow with a million small groups; on a frame sorted by the
 # key, comparing a row with its neighbour gives the same answers in a single vectorised pass.

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import polars as pl
 
 from metrics._common import (
+    counted_deal_stats,
     OPEN,
     closed_in,
     deal_stats,
@@ -202,25 +203,7 @@ def closed_summary(counts: pl.DataFrame, *, by: str | Sequence[str] | None = Non
     Columns: [by...], won_deals, lost_deals, won_revenue, win_rate, avg_won_deal, median_cycle_days.
     """
     keys = group_columns(by)
-    rows = with_group(counts, keys)
-    won, lost = pl.col("status") == "won", pl.col("status") == "lost"
-    totals = rows.group_by(keys).agg(
-        pl.col("deals").filter(won).sum().cast(pl.Int64).alias("won_deals"),
-        pl.col("deals").filter(lost).sum().cast(pl.Int64).alias("lost_deals"),
-        pl.col("won_amount").filter(won).sum().cast(pl.Float64).alias("won_revenue"),
-        pl.col("won_amounts").filter(won).sum().alias("_amounts"),
-    )
-    cycles = rows.filter(won & pl.col("cycle_days").is_not_null()).sort(keys + ["cycle_days"])
-    upto = pl.col("deals").cum_sum().over(keys)
-    n = pl.col("deals").sum().over(keys)
-    # the cycle at 0-based position i of the sorted won deals: the first whose running count passes i
-    lo = pl.col("cycle_days").filter(upto > (n - 1) // 2).first()
-    hi = pl.col("cycle_days").filter(upto > n // 2).first()
-    medians = cycles.group_by(keys).agg(((lo + hi).cast(pl.Float64) / 2).alias("median_cycle_days"))
-    out = totals.join(medians, on=keys, how="left", nulls_equal=True).with_columns(
-        ratio(pl.col("won_deals"), pl.col("won_deals") + pl.col("lost_deals")).alias("win_rate"),
-        ratio(pl.col("won_revenue"), pl.col("_amounts")).alias("avg_won_deal"),
-    )
+    out = counted_deal_stats(with_group(counts, keys), keys)
     if _ungrouped(keys) and out.height == 0:   # no closed deal: one row of zeros, as deal_summary
         out = pl.DataFrame({keys[0]: [0]}, schema={keys[0]: pl.Int8()}).join(out, on=keys, how="left").with_columns(
             pl.col("won_deals").fill_null(0), pl.col("lost_deals").fill_null(0), pl.col("won_revenue").fill_null(0.0))

@@ -14,9 +14,12 @@ Decisions:
   others beat them. Equal revenues never beat each other, so an all-equal board has no flags.
 - Targets are revenue targets of the rep (per team: the team's own target, else the sum of its
   reps' targets) overlapping the period, prorated by days.
+- The deals may come already counted (`DealCounts`: closed deals per owner, period, status and
+  cycle; open deals per owner and day), which gives the same board from a few thousand rows.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
@@ -25,6 +28,7 @@ import polars as pl
 from metrics._common import (
     ACTIVITY_KINDS,
     closed_in,
+    counted_deal_stats,
     deal_stats,
     open_at,
     prepare_deals,
@@ -39,6 +43,30 @@ By = Literal["rep", "team"]
 
 
 DAILY_COUNTS: tuple[str, ...] = ("activities", *[f"activities_{k}" for k in ACTIVITY_KINDS])
+
+
+@dataclass(frozen=True)
+class DealCounts:
+    """The deals a leaderboard reads, counted where they are stored (same board as the deals give).
+
+    `closed`: owner_rep_id, period_from, period_to, status, cycle_days, deals, won_amount,
+    won_amounts: for each period asked for (null bounds: all time, every closed deal), the deals won
+    or lost with their close day in it, counted per owner, status and sales cycle (won deals: days
+    from creation to the close day, null when unknown or negative; lost deals: null), with the sum
+    of the won deals' amounts and how many have one.
+    `open`: owner_rep_id, as_of, deals, amount: for each day asked for, per owner of any deal (zeros
+    where none is open), the open deals created by then or without a creation day, and the sum of
+    their known amounts (0 without any).
+    """
+
+    closed: pl.DataFrame
+    open: pl.DataFrame
+
+
+def _window(counts: pl.DataFrame, start: date | None, end: date | None) -> pl.DataFrame:
+    """The closed counts of the period [start, end]."""
+    return counts.filter(pl.col("period_from").eq_missing(pl.lit(start, pl.Date))
+                         & pl.col("period_to").eq_missing(pl.lit(end, pl.Date)))
 
 
 def daily_activity_counts(activities: pl.DataFrame) -> pl.DataFrame:
@@ -74,25 +102,34 @@ def _daily(activities: pl.DataFrame) -> pl.DataFrame:
 
 
 def _keyed(
-    deals: pl.DataFrame, activities: pl.DataFrame, reps: pl.DataFrame, by: By
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Add `_key` (rep id or team) to deals and daily activity counts; return them with the key
-    universe."""
+    deals: pl.DataFrame | DealCounts, activities: pl.DataFrame, reps: pl.DataFrame, by: By
+) -> tuple[pl.DataFrame | DealCounts, pl.DataFrame, pl.DataFrame]:
+    """Add `_key` (rep id or team) to deals (or both frames of their counts) and daily activity
+    counts; return them with the key universe."""
     rp = conform(reps, "reps")
     acts = _daily(activities)
     if by == "rep":
-        d = deals.with_columns(pl.col("owner_rep_id").alias("_key"))
+        def key(frame: pl.DataFrame) -> pl.DataFrame:
+            return frame.with_columns(pl.col("owner_rep_id").alias("_key"))
         a = acts.with_columns(pl.col("rep_id").alias("_key"))
         known = rp.select(pl.col("rep_id").alias("_key"))
     elif by == "team":
         team_of = rp.select("rep_id", pl.col("team").alias("_key")).unique("rep_id", keep="first")
-        d = deals.join(team_of.rename({"rep_id": "owner_rep_id"}), on="owner_rep_id", how="left")
+
+        def key(frame: pl.DataFrame) -> pl.DataFrame:
+            return frame.join(team_of.rename({"rep_id": "owner_rep_id"}), on="owner_rep_id", how="left")
         a = acts.drop("_key", strict=False).join(team_of, on="rep_id", how="left")
         known = rp.select(pl.col("team").alias("_key"))
     else:
         raise ValueError(f"unknown leaderboard grouping {by!r}")
+    if isinstance(deals, DealCounts):       # every owner of a deal is in `open`, once per day counted
+        d: pl.DataFrame | DealCounts = DealCounts(key(deals.closed), key(deals.open))
+        owners = d.open.select("_key")
+    else:
+        d = key(deals)
+        owners = d.select("_key")
     universe = (
-        pl.concat([known, d.select("_key"), a.select("_key")], how="vertical")
+        pl.concat([known, owners, a.select("_key")], how="vertical")
         .drop_nulls()
         .filter(pl.col("_key") != "")
         .unique()
@@ -106,9 +143,12 @@ def _activity_counts(daily: pl.DataFrame, start: date | None, end: date | None) 
 
 
 def _period_board(
-    d: pl.DataFrame, a: pl.DataFrame, universe: pl.DataFrame, start: date | None, end: date | None
+    d: pl.DataFrame | DealCounts, a: pl.DataFrame, universe: pl.DataFrame, start: date | None, end: date | None
 ) -> pl.DataFrame:
-    stats = deal_stats(closed_in(d, start, end), ["_key"])
+    if isinstance(d, DealCounts):
+        stats = counted_deal_stats(_window(d.closed, start, end), ["_key"])
+    else:
+        stats = deal_stats(closed_in(d, start, end), ["_key"])
     return (
         universe.join(stats, on="_key", how="left")
         .join(_activity_counts(a, start, end), on="_key", how="left")
@@ -166,7 +206,7 @@ def _flags(flag_share: float) -> list[pl.Expr]:
 
 
 def leaderboard(
-    deals: pl.DataFrame,
+    deals: pl.DataFrame | DealCounts,
     reps: pl.DataFrame,
     activities: pl.DataFrame,
     targets: pl.DataFrame,
@@ -187,7 +227,8 @@ def leaderboard(
 
     Variants: `by="rep"` (default) or `"team"`; `flag_share` (default 0.8) sets how much of the
     field a rep must beat to be flagged "top" (or be beaten by to be flagged "bottom").
-    `activities` is either the activities or their `daily_activity_counts` (same result).
+    `activities` is either the activities or their `daily_activity_counts` (same result), `deals`
+    either the deals or their `DealCounts` covering the period, the previous one and `as_of`.
 
     Columns: rank, rep_id, rep (name, else id), team [rep only] or team [team only], won_revenue,
     won_deals, lost_deals, win_rate, avg_won_deal, median_cycle_days, open_deals, open_pipeline
@@ -198,11 +239,19 @@ def leaderboard(
     """
     if not 0.5 < flag_share <= 1:
         raise ValueError("flag_share must be above 0.5 and at most 1")
-    d, a, universe = _keyed(prepare_deals(deals, currency), activities, reps, by)
+    if isinstance(deals, DealCounts):
+        if currency is not None:
+            raise ValueError("counted deals are not split by currency")
+        d, a, universe = _keyed(deals, activities, reps, by)
+        pipeline = d.open.filter(pl.col("as_of") == as_of).group_by("_key").agg(
+            pl.col("deals").sum().cast(pl.Int64).alias("open_deals"),
+            pl.col("amount").sum().cast(pl.Float64).alias("open_pipeline"))
+    else:
+        d, a, universe = _keyed(prepare_deals(deals, currency), activities, reps, by)
+        pipeline = open_at(d, as_of).group_by("_key").agg(
+            pl.len().cast(pl.Int64).alias("open_deals"), pl.col("amount").sum().alias("open_pipeline")
+        )
     board = _period_board(d, a, universe, period_from, period_to)
-    pipeline = open_at(d, as_of).group_by("_key").agg(
-        pl.len().cast(pl.Int64).alias("open_deals"), pl.col("amount").sum().alias("open_pipeline")
-    )
     board = board.join(pipeline, on="_key", how="left").with_columns(
         pl.col("open_deals").fill_null(0), pl.col("open_pipeline").fill_null(0.0)
     )
@@ -249,4 +298,4 @@ def leaderboard(
     return board.select("rank", *ident, *metrics)
 
 
-__all__ = ["DAILY_COUNTS", "daily_activity_counts", "leaderboard"]
+__all__ = ["DAILY_COUNTS", "DealCounts", "daily_activity_counts", "leaderboard"]

@@ -9,10 +9,12 @@ over the same names. Rates need a base: on win rate and average won deal, names 
 deals (won + lost) rank after all others, so one lucky deal does not top the board. Top and bottom
 flags are the metric's (by won revenue).
 
-Read the cheap way: the deals come with only the columns a board reads (`BOARD_DEAL_COLUMNS`, no ids
-or names: about half the transfer of the deal facts at a million deals), the activities as counts
-per rep and day (`activity_daily_in_scope`, what `metrics.leaderboard` counts anyway); the deals
-behind one name are fetched for that name alone (`ui.views.leaderboard_deals`).
+Read the cheap way: no deal row reaches polars. DuckDB counts the closed deals of every board's
+period and of its previous period per owner, status and sales cycle, and the open deals per owner at
+each board's day (`closed_counts_by_owner_in_scope`, `open_counts_by_owner_in_scope`: the
+`metrics.leaderboard.DealCounts` the metric ranks from, the same boards as the deals give); the
+activities come as counts per rep and day (`activity_daily_in_scope`, what `metrics.leaderboard`
+counts anyway); the deals behind one name are fetched for that name alone (`ui.views.leaderboard_deals`).
 """
 from __future__ import annotations
 
@@ -25,15 +27,12 @@ from metrics import leaderboard
 from metrics._common import previous_period
 from ui.filters import Filters
 from ui.views import scope_of
-from ui.views.overview import comparison_window, rounded, single_currency
+from ui.views.overview import comparison_window, rounded
 
 MEASURES: tuple[str, ...] = ("won_revenue", "won_deals", "win_rate", "avg_won_deal", "activities", "attainment")
 BY: tuple[str, ...] = ("rep", "team")
 MIN_CLOSED = 5
 RATES = ("win_rate", "avg_won_deal")
-# what `metrics.leaderboard.leaderboard` reads of a deal: owner, amount and currency, status and the
-# days of creation and close (win rate, revenue, cycle, open pipeline at as_of)
-BOARD_DEAL_COLUMNS = ("owner_rep_id", "amount", "currency", "status", "created_on", "close_date", "closed_on")
 STATUS_ORDER = {"won": 0, "open": 1, "lost": 2}
 
 
@@ -52,24 +51,32 @@ class LeaderboardView:
 def compute(store: Any, f: Filters) -> LeaderboardView:
     """Boards per rep and per team for the period and the previous one."""
     cur, scope = store.cursor(), scope_of(f)
-    deals, reps = store.deal_facts_in_scope(scope, cur, BOARD_DEAL_COLUMNS), store.reps_in_scope(scope, cur)
-    daily, targets = store.activity_daily_in_scope(scope, cur), store.targets_in_scope(scope, cur)
-    if deals.height == 0 and daily.height == 0:
+    n_deals, currencies = store.deal_currencies_in_scope(scope, cur)
+    reps, daily, targets = store.reps_in_scope(scope, cur), store.activity_daily_in_scope(scope, cur), \
+        store.targets_in_scope(scope, cur)
+    if n_deals == 0 and daily.height == 0:
         return LeaderboardView(empty=True)
     prev = previous_period(f.period_from, f.period_to)
     cut_from, cut_to, how = comparison_window(f)
-    boards, previous, to_date = {}, {}, {}
-
-    def board(start: Any, end: Any, as_of: Any, by: str) -> pl.DataFrame:
-        return leaderboard.leaderboard(deals, reps, daily, targets, as_of=as_of, period_from=start,
-                                       period_to=end, by=by)
-
+    # each board: (from, to, as_of); the deals come counted for them and their previous periods
+    wanted = {"boards": (f.period_from, f.period_to, f.as_of)}
+    if prev:
+        wanted["previous"] = (prev[0], prev[1], min(f.as_of, prev[1]))
+    if how == "to_date":
+        wanted["to_date"] = (cut_from, cut_to, min(f.as_of, cut_to))
+    periods = [(a, b) for a, b, _ in wanted.values()]
+    periods += [p for p in (previous_period(a, b) for a, b in periods) if p is not None]
+    deals = leaderboard.DealCounts(store.closed_counts_by_owner_in_scope(scope, periods, cur),
+                                   store.open_counts_by_owner_in_scope(scope, [d for _, _, d in wanted.values()], cur))
+    out: dict[str, dict[str, pl.DataFrame]] = {"boards": {}, "previous": {}, "to_date": {}}
     for by in BY:
-        boards[by] = board(f.period_from, f.period_to, f.as_of, by)
-        previous[by] = board(prev[0], prev[1], min(f.as_of, prev[1]), by) if prev else boards[by].head(0)
-        to_date[by] = board(cut_from, cut_to, min(f.as_of, cut_to), by) if how == "to_date" else previous[by]
-    return LeaderboardView(empty=False, currency=single_currency(deals), boards=boards, previous=previous,
-                           to_date=to_date, comparison=how)
+        for name, (start, end, as_of) in wanted.items():
+            out[name][by] = leaderboard.leaderboard(deals, reps, daily, targets, as_of=as_of, period_from=start,
+                                                    period_to=end, by=by)
+        out["previous"].setdefault(by, out["boards"][by].head(0))
+        out["to_date"].setdefault(by, out["previous"][by])
+    return LeaderboardView(empty=False, currency=currencies[0] if len(currencies) == 1 else None,
+                           boards=out["boards"], previous=out["previous"], to_date=out["to_date"], comparison=how)
 
 
 # ------------------------------------------------------------------------------- derived
