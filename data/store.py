@@ -908,60 +908,31 @@ class Store:
         status and furthest open stage reached (won: the last; else the furthest of their
         `stage_facts` and current stage, 0 without either), with the sum (0 without any) and number
         of their known amounts — `metrics.funnel.bottleneck_counts` (closed cohort, "reached")."""
-        return self.bottleneck_counts_by_method_in_scope(scope, stage_index, periods, ("reached",), cur)["reached"]
-
-    def bottleneck_counts_by_method_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
-                                             periods: list[tuple[date | None, date | None]],
-                                             methods: tuple[str, ...] = ("reached", "strict"),
-                                             cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, pl.DataFrame]:
-        """`bottleneck_counts_in_scope` of each funnel method of `methods` — `metrics.funnel
-        .bottleneck_counts_by_method` (closed cohort): "reached" as there; "strict" the furthest open
-        stage entered in order from the first on (`deal_reach.strict_idx`, 0 without one), whatever
-        the status. One pass over the deals for all methods; "strict" only with the stored pipeline's
-        numbering (`_reach_stored`)."""
         schema = {"team": pl.String, "period": pl.Int64, "status": pl.String, "max_idx": pl.Int64,
                   "deals": pl.Int64, "amount": pl.Float64, "amounts": pl.Int64}
-        unknown = set(methods) - {"reached", "strict"}
-        if unknown:
-            raise ValueError(f"unknown funnel method(s) {sorted(unknown)}")
         if not periods or stage_index.height == 0:
-            return {m: pl.DataFrame(schema=schema) for m in methods}
+            return pl.DataFrame(schema=schema)
         cur = cur or self.cursor()
-        strict = "strict" in methods
-        if strict and not self._reach_stored(cur, stage_index):
-            raise ValueError("the strict reach is stored for the stored pipeline's numbering only")
         parts = " UNION ALL ".join(
             f"SELECT CAST($p{k} AS BIGINT) AS period, d.* FROM d WHERE {self._close_within(k)}"
             for k in range(len(periods)))
-        reach = ("reach AS (SELECT deal_id, hist_idx, strict_idx FROM deal_reach)" if strict
-                 else self._reach_cte(cur, stage_index, "p"))
-        idx = {"reached": f"CAST({self._max_idx_sql('p.status', 'r.hist_idx')} AS BIGINT)",
-               "strict": "CAST(coalesce(r.strict_idx, 0) AS BIGINT)"}
-        keys = ", ".join(f"{idx[m]} AS idx_{m}" for m in methods)
         sql = (
             f"WITH d AS (SELECT d.deal_id, d.status, d.stage, d.amount, d.closed_on, d.close_date, r.team "
             f"  FROM ({self._deals_sql(scope)}) d "
             f"  LEFT JOIN (SELECT rep_id, team FROM reps WHERE rep_id IN ({self._REPS_IN_SCOPE})) r "
             f"  ON r.rep_id = d.owner_rep_id WHERE d.status IN ('won', 'lost')), "
             f"p AS ({parts}), "
-            f"{reach} "
-            f"SELECT p.team, p.period, p.status, {keys}, "
+            f"{self._reach_cte(cur, stage_index, 'p')} "
+            f"SELECT p.team, p.period, p.status, CAST({self._max_idx_sql('p.status', 'r.hist_idx')} AS BIGINT) AS max_idx, "
             f"  CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(p.amount), 0) AS DOUBLE) AS amount, "
             f"  CAST(count(p.amount) AS BIGINT) AS amounts "
             f"FROM p LEFT JOIN reach r ON r.deal_id = p.deal_id LEFT JOIN stage_idx c ON c.stage = p.stage "
-            f"GROUP BY ALL"
+            f"GROUP BY 1, 2, 3, 4 ORDER BY 1 NULLS LAST, 2, 3, 4"
         )
         params = self._scope_params(scope) | {"last": stage_index.height - 1}
         for k, (lo, hi) in enumerate(periods):
             params |= {f"p{k}": k, f"f{k}": lo, f"t{k}": hi}
-        found = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params))
-        out = {}
-        for m in methods:
-            rows = found if len(methods) == 1 else found.group_by("team", "period", "status", f"idx_{m}").agg(
-                pl.col("deals").sum(), pl.col("amount").sum(), pl.col("amounts").sum())
-            out[m] = (rows.rename({f"idx_{m}": "max_idx"}).select(list(schema)).cast(schema)
-                      .sort("team", "period", "status", "max_idx", nulls_last=True))
-        return out
+        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params)).cast(schema)
 
     def closed_counts_by_owner_in_scope(self, scope: dict[str, Any], periods: list[tuple[date | None, date | None]],
                                         cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
@@ -1793,7 +1764,9 @@ class Store:
         `tiers` is a frame of account_id, tier. Whole months are read from the derived
         `activity_months` table; only the days of a period outside its whole months and those of
         the month of `as_of` up to it are read from the activities themselves (time-ordered, so
-        the other days are skipped)."""
+        the other days are skipped). Each aggregate reads only its own rows: the counts those of
+        the period, the last days those before `as_of` (a quarter's counts join a quarter of
+        months with the tiers, not the whole history); the tiers are joined as integer codes."""
         unbounded = period_from is None and period_to is None
         month_of_as_of = as_of.replace(day=1)
         where = ""
@@ -1805,51 +1778,70 @@ class Store:
         whole = ("(CAST($unbounded AS BOOLEAN) OR (x.month IS NOT NULL "
                  "AND (CAST($p_from AS DATE) IS NULL OR x.month >= CAST($p_from AS DATE)) "
                  "AND (CAST($p_to AS DATE) IS NULL OR CAST(x.month + INTERVAL 1 MONTH AS DATE) - 1 <= CAST($p_to AS DATE))))")
-        parts = [
-            f"SELECT x.rep_id, x.account_id, x.deal_id, CASE WHEN {whole} THEN x.activities ELSE 0 END AS n, "
-            f"CASE WHEN x.month < CAST($am AS DATE) THEN x.last_day END AS last_day FROM activity_months x "
-            f"WHERE ({whole} OR x.month < CAST($am AS DATE)){where}",
-            f"SELECT x.rep_id, x.account_id, CASE WHEN x.account_id IS NULL THEN x.deal_id END, 0, "
-            f"CAST(x.occurred_at AS DATE) FROM activities x WHERE x.occurred_at >= CAST($am AS TIMESTAMP) "
-            f"AND x.occurred_at < CAST(CAST($as_of AS DATE) + 1 AS TIMESTAMP){where}",
-        ]
+        # counted: rep_id, account_id, deal_id (for those without an account), n — the period's activities
+        counted = [f"SELECT x.rep_id, x.account_id, x.deal_id, x.activities AS n FROM activity_months x "
+                   f"WHERE {whole}{where}"]
         edges = self._month_edges(period_from, period_to)
         params: dict[str, Any] = {"unbounded": unbounded, "p_from": period_from, "p_to": period_to,
                                   "am": month_of_as_of, "as_of": as_of}
         for n, (lo, hi) in enumerate(edges):       # e0_lo, e0_hi, e1_lo, e1_hi: generated names
-            parts.append(f"SELECT x.rep_id, x.account_id, CASE WHEN x.account_id IS NULL THEN x.deal_id END, 1, NULL "
-                         f"FROM activities x WHERE x.occurred_at >= CAST($e{n}_lo AS TIMESTAMP) "
-                         f"AND x.occurred_at < CAST(CAST($e{n}_hi AS DATE) + 1 AS TIMESTAMP){where}")
+            counted.append(f"SELECT x.rep_id, x.account_id, CASE WHEN x.account_id IS NULL THEN x.deal_id END, 1 "
+                           f"FROM activities x WHERE x.occurred_at >= CAST($e{n}_lo AS TIMESTAMP) "
+                           f"AND x.occurred_at < CAST(CAST($e{n}_hi AS DATE) + 1 AS TIMESTAMP){where}")
             params |= {f"e{n}_lo": lo, f"e{n}_hi": hi}
-        union = " UNION ALL ".join(parts)
+        # dated: account_id, deal_id, last_day — the last day of the activities up to as_of
+        dated = [
+            f"SELECT x.account_id, x.deal_id, x.last_day FROM activity_months x "
+            f"WHERE x.month < CAST($am AS DATE){where}",
+            f"SELECT x.account_id, CASE WHEN x.account_id IS NULL THEN x.deal_id END, CAST(x.occurred_at AS DATE) "
+            f"FROM activities x WHERE x.occurred_at >= CAST($am AS TIMESTAMP) "
+            f"AND x.occurred_at < CAST(CAST($as_of AS DATE) + 1 AS TIMESTAMP){where}",
+        ]
+        c_rows, d_rows = " UNION ALL ".join(counted), " UNION ALL ".join(dated)
         params = self._scope_params(scope) | params
         cur = cur or self.cursor()
         cur.complete()
         # activities without an account look up their deal's (a deal in scope); when there are none
         # (row-group statistics answer this at once), the deals are not read
-        probe = f"SELECT EXISTS (SELECT 1 FROM ({union}) x WHERE x.account_id IS NULL AND x.deal_id IS NOT NULL)"
-        own = {k: v for k, v in params.items() if k != "products"}   # a product filters activities via deals only
+        probe = (f"SELECT EXISTS (SELECT 1 FROM ({c_rows}) x WHERE x.account_id IS NULL AND x.deal_id IS NOT NULL) "
+                 f"OR EXISTS (SELECT 1 FROM ({d_rows}) x WHERE x.account_id IS NULL AND x.deal_id IS NOT NULL)")
+        own = {k: v for k, v in params.items() if k != "products"}   # a product filter reaches activities via deals only
         unlinked = _one(cur, probe, self._bound(probe, own))[0]
-        via = (f"  UNION ALL SELECT x.rep_id, d.account_id, x.n, x.last_day FROM x "
-               f"  JOIN (SELECT s.deal_id, s.account_id FROM ({self._deals_sql(scope)}) s) d ON d.deal_id = x.deal_id "
-               f"  WHERE x.account_id IS NULL AND d.account_id IS NOT NULL" if unlinked else "")
-        sql = (  # inlined, not materialized: each use re-reads the (time-ordered, pruned) sources
-            f"WITH x AS NOT MATERIALIZED ({union}), "
-            f"linked AS NOT MATERIALIZED (SELECT rep_id, account_id, n, last_day FROM x WHERE account_id IS NOT NULL{via}) "
-            f"SELECT 1 AS by_tier, l.rep_id, coalesce(t.tier, 'none') AS tier, CAST(NULL AS VARCHAR) AS account_id, "
-            f"  CAST(sum(l.n) AS BIGINT) AS activities, CAST(NULL AS DATE) AS last_activity_on "
-            f"FROM linked l LEFT JOIN tiers_frame t ON t.account_id = l.account_id GROUP BY 2, 3 "
-            f"UNION ALL SELECT 0, NULL, NULL, account_id, NULL, max(last_day) FROM linked GROUP BY account_id"
+        deal_accounts = f"(SELECT s.deal_id, s.account_id FROM ({self._deals_sql(scope)}) s)"
+
+        def linked(rows: str, cols: str) -> str:
+            out = f"SELECT {cols} FROM ({rows}) x WHERE x.account_id IS NOT NULL"
+            if unlinked:
+                out += (f" UNION ALL SELECT {cols.replace('x.account_id', 'd.account_id')} FROM ({rows}) x "
+                        f"JOIN {deal_accounts} d ON d.deal_id = x.deal_id "
+                        f"WHERE x.account_id IS NULL AND d.account_id IS NOT NULL")
+            return out
+
+        names = sorted(set(tiers["tier"].fill_null("none").to_list()) | {"none"})
+        codes = (tiers.select("account_id", pl.col("tier").fill_null("none")).unique("account_id", keep="first")
+                 .select("account_id", pl.col("tier").replace_strict({t: i for i, t in enumerate(names)},
+                                                                      return_dtype=pl.UInt32).alias("code")))
+        params["none_code"] = names.index("none")
+        sql = (  # the tiers as codes (an integer group key); accounts missing from them are "none"
+            f"SELECT 1 AS by_tier, l.rep_id, coalesce(t.code, CAST($none_code AS UINTEGER)) AS code, "
+            f"  CAST(NULL AS VARCHAR) AS account_id, CAST(sum(l.n) AS BIGINT) AS activities, "
+            f"  CAST(NULL AS DATE) AS last_activity_on "
+            f"FROM ({linked(c_rows, 'x.rep_id, x.account_id, x.n')}) l "
+            f"LEFT JOIN tier_codes t ON t.account_id = l.account_id GROUP BY 2, 3 "
+            f"UNION ALL SELECT 0, NULL, NULL, account_id, NULL, max(last_day) "
+            f"FROM ({linked(d_rows, 'x.account_id, x.last_day')}) GROUP BY account_id"
         )
         if not unlinked:       # no deal is read, so the product filter has nothing to narrow
-            params = own
-        cur.register("tiers_frame", tiers.select("account_id", "tier").unique("account_id", keep="first"))
+            params = own | {"none_code": params["none_code"]}
+        cur.register("tier_codes", codes)
         try:
             out = cur.sql(sql, params=self._bound(sql, params)).pl()
         finally:
-            cur.unregister("tiers_frame")
-        by_tier = (out.filter(pl.col("by_tier") == 1).select("rep_id", "tier", "activities")
-                   .filter(pl.col("activities") > 0).sort("rep_id", "tier", nulls_last=True))
+            cur.unregister("tier_codes")
+        by_tier = (out.filter((pl.col("by_tier") == 1) & (pl.col("activities") > 0))
+                   .select("rep_id", pl.col("code").replace_strict(dict(enumerate(names)), return_dtype=pl.String)
+                           .alias("tier"), "activities")
+                   .sort("rep_id", "tier", nulls_last=True))
         last = (out.filter((pl.col("by_tier") == 0) & pl.col("last_activity_on").is_not_null())
                 .select("account_id", "last_activity_on").sort("account_id"))
         return by_tier, last
@@ -1880,25 +1872,28 @@ class Store:
         accounts = (f"SELECT account_id, name, owner_rep_id FROM ("
                     f"{self._ACCOUNTS_IN_SCOPE.format(reps=self._REPS_IN_SCOPE, deals='SELECT account_id FROM s')}) "
                     f"WHERE account_id IS NOT NULL")
-        sql = (
+        deals = self._deals_sql(scope)
+        sql = (  # s: the sums per account; o: the latest deal's owner, sought only for the accounts of s
+            # without an owner in the accounts table (none: the deals are not read again)
             f"WITH s AS MATERIALIZED (SELECT account_id, "
-            f"  arg_max(owner_rep_id, (created_on IS NOT NULL, coalesce(created_on, DATE '1970-01-01'), deal_id)) "
-            f"    FILTER (WHERE owner_rep_id IS NOT NULL AND NOT owned) AS deal_owner_rep_id, "
             f"  CAST(count(*) FILTER (WHERE live) AS BIGINT) AS open_deals, "
             f"  CAST(coalesce(sum(amount) FILTER (WHERE live), 0) AS DOUBLE) AS open_pipeline"
             f"  {''.join(', ' + c for c in per_window)} "
-            f"  FROM (SELECT d.account_id, d.owner_rep_id, d.created_on, d.deal_id, d.amount, "
-            f"    coalesce(d.closed_on, d.close_date) AS close_day, "
+            f"  FROM (SELECT d.account_id, d.amount, coalesce(d.closed_on, d.close_date) AS close_day, "
             f"    coalesce(d.status = 'open' AND (d.created_on IS NULL OR d.created_on <= CAST($as_of AS DATE)), false) AS live"
-            f"    {''.join(', ' + c for c in flags)}, o.account_id IS NOT NULL AS owned "
-            f"    FROM ({self._deals_sql(scope)}) d "
-            f"    LEFT JOIN (SELECT account_id FROM accounts WHERE owner_rep_id IS NOT NULL) o ON o.account_id = d.account_id "
-            f"    WHERE d.account_id IS NOT NULL) GROUP BY account_id), "
+            f"    {''.join(', ' + c for c in flags)} "
+            f"    FROM ({deals}) d WHERE d.account_id IS NOT NULL) GROUP BY account_id), "
+            f"unowned AS (SELECT account_id FROM s WHERE account_id NOT IN "
+            f"  (SELECT account_id FROM accounts WHERE owner_rep_id IS NOT NULL AND account_id IS NOT NULL)), "
+            f"o AS (SELECT d.account_id, arg_max(d.owner_rep_id, (d.created_on IS NOT NULL, "
+            f"  coalesce(d.created_on, DATE '1970-01-01'), d.deal_id)) AS deal_owner_rep_id "
+            f"  FROM ({deals}) d WHERE d.owner_rep_id IS NOT NULL AND d.account_id IN (SELECT account_id FROM unowned) "
+            f"  GROUP BY 1), "
             f"a AS ({accounts}) "
-            f"SELECT coalesce(a.account_id, s.account_id) AS account_id, a.name, a.owner_rep_id, s.deal_owner_rep_id, "
+            f"SELECT coalesce(a.account_id, s.account_id) AS account_id, a.name, a.owner_rep_id, o.deal_owner_rep_id, "
             f"coalesce(s.open_deals, 0) AS open_deals, coalesce(s.open_pipeline, 0) AS open_pipeline"
             f"{''.join(', ' + c for c in outer)} "
-            f"FROM a FULL JOIN s ON s.account_id = a.account_id ORDER BY 1"
+            f"FROM a FULL JOIN s ON s.account_id = a.account_id LEFT JOIN o ON o.account_id = s.account_id ORDER BY 1"
         )
         return self._bound_frame(sql, params, cur).cast(schema)
 

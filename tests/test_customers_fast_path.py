@@ -179,3 +179,60 @@ def test_customers_view_on_generated_stores(tmp_path_factory, deals, acts, perio
             _sums_match(store, scope, windows, date(2024, 3, 10))
     finally:
         store.close()
+
+
+# ------------------------------------------------------------------ coverage: each aggregate reads its own rows
+# The activities' counts per rep and tier read only the period's rows (whole months from the derived
+# `activity_months`, the edge days from the activities), the accounts' last days only those before
+# as_of; the tiers are joined as integer codes. Days on both sides of month ends, undated activities,
+# activities linked only through a deal (or through none), accounts missing from the tiers and tiers
+# with odd names, null tiers and repeated accounts.
+COVERAGE_DAYS = [date(2024, 1, 31), date(2024, 2, 1), date(2024, 2, 14), date(2024, 2, 29), date(2024, 3, 1),
+                 date(2024, 3, 31), date(2024, 4, 2), None]
+COVERAGE_SPANS = [  # (period_from, period_to, as_of)
+    (None, None, date(2024, 3, 15)), (date(2024, 2, 1), date(2024, 2, 29), date(2024, 2, 29)),
+    (date(2024, 2, 14), date(2024, 3, 31), date(2024, 3, 1)), (date(2024, 1, 31), date(2024, 3, 1), date(2024, 4, 2)),
+    (None, date(2024, 2, 29), date(2024, 2, 1)), (date(2024, 3, 1), None, date(2024, 1, 1)),
+    (date(2024, 2, 14), date(2024, 2, 14), date(2024, 3, 31)),
+]
+coverage_activity = st.fixed_dictionaries({
+    "rep": st.sampled_from(["R1", "R2", "R3"]),
+    "account": st.sampled_from(["A1", "A2", "A3", "A4", None]),    # A4: on no deal, in no table
+    "deal": st.integers(0, 6),
+    "day": st.sampled_from(COVERAGE_DAYS),
+})
+tier_row = st.tuples(st.sampled_from(["A1", "A2", "A3", "A4", "A9"]), st.sampled_from(["A", "B", "C", "none", "Z", None]))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(deals=st.lists(deal, min_size=1, max_size=6), acts=st.lists(coverage_activity, min_size=1, max_size=10),
+       tier_rows=st.lists(tier_row, max_size=6))
+def test_activity_coverage_equals_the_definitions_on_generated_stores(tmp_path_factory, deals, acts, tier_rows):
+    rows = [{"deal_id": f"D{i}", "name": f"D{i}", "status": d["status"], "stage": "Lead", "amount": d["amount"],
+             "currency": d["currency"], "account_id": d["account"], "owner_rep_id": d["owner"],
+             "product": d["product"], "created_on": d["created_on"], "closed_on": d["closed_on"],
+             "close_date": d["close_date"]} for i, d in enumerate(deals)]
+    activities = [{"activity_id": f"X{i}", "rep_id": a["rep"], "account_id": a["account"],
+                   "deal_id": f"D{a['deal']}" if a["account"] is None else None, "kind": "call",
+                   "occurred_at": f"{a['day']} 10:00:00" if a["day"] else None} for i, a in enumerate(acts)]
+    path = tmp_path_factory.mktemp("cov") / "cov.duckdb"
+    store_builder.build(path, stages=store_builder.stages_frame(["Lead", "Won", "Lost"], "Won", "Lost"),
+                        reps=[{"rep_id": "R1", "name": "One", "team": "North"},
+                              {"rep_id": "R2", "name": "Two", "team": "South"}, {"rep_id": "R3", "name": "Three"}],
+                        accounts=[{"account_id": "A1", "name": "Alpha", "size": "SMB", "owner_rep_id": "R1"},
+                                  {"account_id": "A2", "name": "Beta", "size": "Enterprise", "owner_rep_id": None},
+                                  {"account_id": "A3", "name": "Gamma", "size": "SMB", "owner_rep_id": "R2"}],
+                        deal_snapshots=[(date(2024, 4, 2), rows)], activities=activities)
+    tiers = pl.DataFrame(tier_rows, schema={"account_id": pl.String, "tier": pl.String}, orient="row")
+    store = Store(path)
+    try:
+        scopes = [{}, {"teams": ["North"]}, {"products": ["Core"]}, {"segments": ["SMB"]}]
+        for n, (lo, hi, as_of) in enumerate(COVERAGE_SPANS):
+            for scope in (scopes[0], scopes[1 + n % 3]):      # every span unscoped and in one scope
+                scoped_deals, scoped_acts = store.deals_in_scope(scope), store.activities_in_scope(scope)
+                counts, last = store.activity_coverage_in_scope(scope, tiers, lo, hi, as_of)
+                assert_frame_equal(counts, tiering.tier_activity_counts(tiers, scoped_deals, scoped_acts,
+                                                                        period_from=lo, period_to=hi))
+                assert_frame_equal(last, tiering.last_activity(scoped_deals, scoped_acts, as_of=as_of))
+    finally:
+        store.close()
