@@ -908,31 +908,60 @@ class Store:
         status and furthest open stage reached (won: the last; else the furthest of their
         `stage_facts` and current stage, 0 without either), with the sum (0 without any) and number
         of their known amounts — `metrics.funnel.bottleneck_counts` (closed cohort, "reached")."""
+        return self.bottleneck_counts_by_method_in_scope(scope, stage_index, periods, ("reached",), cur)["reached"]
+
+    def bottleneck_counts_by_method_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
+                                             periods: list[tuple[date | None, date | None]],
+                                             methods: tuple[str, ...] = ("reached", "strict"),
+                                             cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, pl.DataFrame]:
+        """`bottleneck_counts_in_scope` of each funnel method of `methods` — `metrics.funnel
+        .bottleneck_counts_by_method` (closed cohort): "reached" as there; "strict" the furthest open
+        stage entered in order from the first on (`deal_reach.strict_idx`, 0 without one), whatever
+        the status. One pass over the deals for all methods; "strict" only with the stored pipeline's
+        numbering (`_reach_stored`)."""
         schema = {"team": pl.String, "period": pl.Int64, "status": pl.String, "max_idx": pl.Int64,
                   "deals": pl.Int64, "amount": pl.Float64, "amounts": pl.Int64}
+        unknown = set(methods) - {"reached", "strict"}
+        if unknown:
+            raise ValueError(f"unknown funnel method(s) {sorted(unknown)}")
         if not periods or stage_index.height == 0:
-            return pl.DataFrame(schema=schema)
+            return {m: pl.DataFrame(schema=schema) for m in methods}
         cur = cur or self.cursor()
+        strict = "strict" in methods
+        if strict and not self._reach_stored(cur, stage_index):
+            raise ValueError("the strict reach is stored for the stored pipeline's numbering only")
         parts = " UNION ALL ".join(
             f"SELECT CAST($p{k} AS BIGINT) AS period, d.* FROM d WHERE {self._close_within(k)}"
             for k in range(len(periods)))
+        reach = ("reach AS (SELECT deal_id, hist_idx, strict_idx FROM deal_reach)" if strict
+                 else self._reach_cte(cur, stage_index, "p"))
+        idx = {"reached": f"CAST({self._max_idx_sql('p.status', 'r.hist_idx')} AS BIGINT)",
+               "strict": "CAST(coalesce(r.strict_idx, 0) AS BIGINT)"}
+        keys = ", ".join(f"{idx[m]} AS idx_{m}" for m in methods)
         sql = (
             f"WITH d AS (SELECT d.deal_id, d.status, d.stage, d.amount, d.closed_on, d.close_date, r.team "
             f"  FROM ({self._deals_sql(scope)}) d "
             f"  LEFT JOIN (SELECT rep_id, team FROM reps WHERE rep_id IN ({self._REPS_IN_SCOPE})) r "
             f"  ON r.rep_id = d.owner_rep_id WHERE d.status IN ('won', 'lost')), "
             f"p AS ({parts}), "
-            f"{self._reach_cte(cur, stage_index, 'p')} "
-            f"SELECT p.team, p.period, p.status, CAST({self._max_idx_sql('p.status', 'r.hist_idx')} AS BIGINT) AS max_idx, "
+            f"{reach} "
+            f"SELECT p.team, p.period, p.status, {keys}, "
             f"  CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(p.amount), 0) AS DOUBLE) AS amount, "
             f"  CAST(count(p.amount) AS BIGINT) AS amounts "
             f"FROM p LEFT JOIN reach r ON r.deal_id = p.deal_id LEFT JOIN stage_idx c ON c.stage = p.stage "
-            f"GROUP BY 1, 2, 3, 4 ORDER BY 1 NULLS LAST, 2, 3, 4"
+            f"GROUP BY ALL"
         )
         params = self._scope_params(scope) | {"last": stage_index.height - 1}
         for k, (lo, hi) in enumerate(periods):
             params |= {f"p{k}": k, f"f{k}": lo, f"t{k}": hi}
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params)).cast(schema)
+        found = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params))
+        out = {}
+        for m in methods:
+            rows = found if len(methods) == 1 else found.group_by("team", "period", "status", f"idx_{m}").agg(
+                pl.col("deals").sum(), pl.col("amount").sum(), pl.col("amounts").sum())
+            out[m] = (rows.rename({f"idx_{m}": "max_idx"}).select(list(schema)).cast(schema)
+                      .sort("team", "period", "status", "max_idx", nulls_last=True))
+        return out
 
     def closed_counts_by_owner_in_scope(self, scope: dict[str, Any], periods: list[tuple[date | None, date | None]],
                                         cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:

@@ -1,6 +1,8 @@
 """The Overview's plans and attention cards from DuckDB aggregates equal the polars definitions: the
 bottleneck from `Store.bottleneck_counts_in_scope` (deals counted per team, period, status and
-furthest stage) against `metrics.funnel.bottleneck` over the deals and their stage-history rows;
+furthest stage; both funnel methods at once, as the Funnel page reads them, from
+`Store.bottleneck_counts_by_method_in_scope`) against `metrics.funnel.bottleneck` over the deals and
+their stage-history rows;
 attainment, coverage and the plan gap from `Store.plan_sums_in_scope` against
 `metrics.forecast.plan_vs_actual` over the deals; the stalled card from `Store.stage_days_in_scope`
 against `metrics.funnel.stalled`. On the demo over scopes, periods (all time, half-open,
@@ -39,6 +41,12 @@ def _counts_match(store: Store, scope: dict, lo: date | None, hi: date | None, a
     got = store.bottleneck_counts_in_scope(scope, idx, funnel.bottleneck_periods(lo, hi, 4))
     want = funnel.bottleneck_counts(deals, hist, stages, reps, as_of=as_of, period_from=lo, period_to=hi)
     assert_frame_equal(got, want, check_exact=exact, rel_tol=1e-12)
+    # both funnel methods in one pass (the Funnel page's bottlenecks)
+    both = store.bottleneck_counts_by_method_in_scope(scope, idx, funnel.bottleneck_periods(lo, hi, 4))
+    want_both = funnel.bottleneck_counts_by_method(deals, hist, stages, reps, as_of=as_of, period_from=lo, period_to=hi)
+    assert set(both) == set(want_both) == {"reached", "strict"}
+    for method, frame in both.items():
+        assert_frame_equal(frame, want_both[method], check_exact=exact, rel_tol=1e-12)
     args = {"as_of": as_of, "period_from": lo, "period_to": hi}
     assert_frame_equal(funnel.bottleneck(deals, None, stages, reps, counts=got, **args),
                        funnel.bottleneck(deals, hist, stages, reps, **args), check_exact=exact, rel_tol=1e-12)

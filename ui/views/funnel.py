@@ -48,7 +48,8 @@ def compute(store: Any, f: Filters) -> FunnelView:
 
     With a stored stage history, everything comes from its per-deal aggregates in the store (the
     stage reach of every deal, completed stays counted per owner: `metrics.funnel.stage_reach`,
-    `completed_stays`; only a stalled deal whose current stage was entered again after `as_of` is
+    `completed_stays`; the bottleneck's compared deals counted per team, period, status and furthest
+    stage of each method: `bottleneck_counts_by_method`; only a stalled deal whose current stage was entered again after `as_of` is
     looked up in the history rows); without one, from the history inferred from the deal snapshots."""
     cur, scope = store.cursor(), scope_of(f)
     stages = store.stages_frame(cur)
@@ -71,8 +72,9 @@ def compute(store: Any, f: Filters) -> FunnelView:
         # every method and grouping from the per-deal reach and the counted stays
         found = funnel.funnel_set(teamed, None, stages, methods=METHODS, groupings=groupings, reach=reach,
                                   stays=stays, **args)
-        # the compared deals of the bottleneck's periods are picked once for both methods
-        counts = funnel.bottleneck_counts_by_method(deals, None, stages, reps, methods=METHODS, reach=reach, **args)
+        # the compared deals of the bottleneck's periods, counted in DuckDB once for both methods
+        counts = store.bottleneck_counts_by_method_in_scope(
+            scope, idx, funnel.bottleneck_periods(f.period_from, f.period_to, BOTTLENECK_PERIODS), METHODS, cur)
         bottlenecks = {method: funnel.bottleneck(deals, None, stages, reps, method=method, counts=counts[method], **args)
                        for method in METHODS}
         stalled = funnel.stalled(deals, None, stages, as_of=f.as_of, stays=store.completed_stays_in_scope(scope, idx, cur),
