@@ -613,15 +613,16 @@ class Store:
                    "created_on", "close_date", "closed_on", "probability")
 
     def deal_facts_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None,
-                            columns: tuple[str, ...] = _DEAL_FACTS) -> pl.DataFrame:
+                            columns: tuple[str, ...] = _DEAL_FACTS, *, open_only: bool = False) -> pl.DataFrame:
         """The deals of `deals_in_scope` with only the columns the metrics read (no names, reasons,
         sources): a fraction of the transfer cost of whole rows; `columns` narrows them further
-        (any of `_DEAL_FACTS`, or adds the deal's name and batch_id)."""
+        (any of `_DEAL_FACTS`, or adds the deal's name and batch_id); `open_only`: the open ones."""
         known = self._DEAL_FACTS + ("name", "batch_id")     # and what the meeting's stalled and hygiene lists read
         if not set(columns) <= set(known):
             raise ValueError(f"not a deal fact: {sorted(set(columns) - set(known))}")
         cols = ", ".join(f"d.{c}" for c in columns)
-        return self._scoped(f"SELECT {cols} FROM ({self._DEALS_IN_SCOPE}) d", scope, cur,
+        where = " WHERE d.status = 'open'" if open_only else ""
+        return self._scoped(f"SELECT {cols} FROM ({self._DEALS_IN_SCOPE}) d{where}", scope, cur,
                             ("teams", "regions", "reps", "products", "segments"))
 
     def stage_entries_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
@@ -915,52 +916,83 @@ class Store:
                                              methods: tuple[str, ...] = ("reached", "strict"),
                                              cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, pl.DataFrame]:
         """`bottleneck_counts_in_scope` of each funnel method of `methods` — `metrics.funnel
-        .bottleneck_counts_by_method` (closed cohort): "reached" as there; "strict" the furthest open
-        stage entered in order from the first on (`deal_reach.strict_idx`, 0 without one), whatever
-        the status. One pass over the deals for all methods; "strict" only with the stored pipeline's
-        numbering (`_reach_stored`)."""
+        .bottleneck_counts_by_method` (closed cohort), the furthest stage as `_reach_counted` gives it.
+        One pass over the deals for all methods."""
         schema = {"team": pl.String, "period": pl.Int64, "status": pl.String, "max_idx": pl.Int64,
                   "deals": pl.Int64, "amount": pl.Float64, "amounts": pl.Int64}
-        unknown = set(methods) - {"reached", "strict"}
-        if unknown:
-            raise ValueError(f"unknown funnel method(s) {sorted(unknown)}")
         if not periods or stage_index.height == 0:
-            return {m: pl.DataFrame(schema=schema) for m in methods}
-        cur = cur or self.cursor()
-        strict = "strict" in methods
-        if strict and not self._reach_stored(cur, stage_index):
-            raise ValueError("the strict reach is stored for the stored pipeline's numbering only")
+            return {m: pl.DataFrame(schema=schema) for m in self._methods(methods)}
         parts = " UNION ALL ".join(
             f"SELECT CAST($p{k} AS BIGINT) AS period, d.* FROM d WHERE {self._close_within(k)}"
             for k in range(len(periods)))
-        reach = ("reach AS (SELECT deal_id, hist_idx, strict_idx FROM deal_reach)" if strict
+        cte = (f"d AS (SELECT d.deal_id, d.status, d.stage, d.amount, d.closed_on, d.close_date, r.team "
+               f"  FROM ({self._deals_sql(scope)}) d "
+               f"  LEFT JOIN (SELECT rep_id, team FROM reps WHERE rep_id IN ({self._REPS_IN_SCOPE})) r "
+               f"  ON r.rep_id = d.owner_rep_id WHERE d.status IN ('won', 'lost')), "
+               f"p AS ({parts})")
+        params = dict(self._scope_params(scope))
+        for k, (lo, hi) in enumerate(periods):
+            params |= {f"p{k}": k, f"f{k}": lo, f"t{k}": hi}
+        return self._reach_counted(cur or self.cursor(), stage_index, methods, cte, {"team": pl.String, "period": pl.Int64},
+                                   params)
+
+    def funnel_reach_counts_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, period_from: date | None,
+                                     period_to: date | None, as_of: date, methods: tuple[str, ...] = ("reached", "strict"),
+                                     cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, pl.DataFrame]:
+        """team, owner_rep_id, status, max_idx, deals: the funnel's deals in scope (won or lost in the
+        period, plus those open at `as_of`) counted per owner's team (of the reps in scope), owner,
+        status and furthest open stage of each method (`_reach_counted`) — `metrics.funnel.reach_counts`
+        by team and owner (closed_and_open cohort), from which every funnel of the Funnel page follows."""
+        keys = {"team": pl.String, "owner_rep_id": pl.String}
+        if stage_index.height == 0:
+            return {m: pl.DataFrame(schema=keys | {"status": pl.String, "max_idx": pl.Int64, "deals": pl.Int64})
+                    for m in self._methods(methods)}
+        cte = (f"p AS (SELECT d.deal_id, d.status, d.stage, d.amount, d.owner_rep_id, r.team "
+               f"  FROM ({self._deals_sql(scope)}) d "
+               f"  LEFT JOIN (SELECT rep_id, team FROM reps WHERE rep_id IN ({self._REPS_IN_SCOPE})) r "
+               f"  ON r.rep_id = d.owner_rep_id WHERE {self._COHORT})")
+        params = self._scope_params(scope) | {"p_from": period_from, "p_to": period_to, "as_of": as_of}
+        found = self._reach_counted(cur or self.cursor(), stage_index, methods, cte, keys, params)
+        return {m: frame.drop("amount", "amounts") for m, frame in found.items()}
+
+    @staticmethod
+    def _methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(methods) - {"reached", "strict"}
+        if unknown:
+            raise ValueError(f"unknown funnel method(s) {sorted(unknown)}")
+        return methods
+
+    def _reach_counted(self, cur: duckdb.DuckDBPyConnection, stage_index: pl.DataFrame, methods: tuple[str, ...],
+                       cte: str, keys: dict[str, pl.DataType], params: dict[str, Any]) -> dict[str, pl.DataFrame]:
+        """The deals of the CTE `p` (deal_id, status, stage, amount and the `keys` columns; `cte` may
+        define others before it) counted per `keys`, status and furthest open stage of each method —
+        "reached": won deals the last, else the furthest of their history's (`deal_reach`, else
+        `stage_facts`) and their current stage, 0 without either; "strict": the furthest entered in
+        order from the first on (`deal_reach.strict_idx`, 0 without one; the stored pipeline's
+        numbering only) — as max_idx, with deals, amount (the known amounts' sum, 0 without any) and
+        amounts (how many). One pass over `p` for all methods."""
+        methods = self._methods(methods)
+        if "strict" in methods and not self._reach_stored(cur, stage_index):
+            raise ValueError("the strict reach is stored for the stored pipeline's numbering only")
+        reach = ("reach AS (SELECT deal_id, hist_idx, strict_idx FROM deal_reach)" if "strict" in methods
                  else self._reach_cte(cur, stage_index, "p"))
         idx = {"reached": f"CAST({self._max_idx_sql('p.status', 'r.hist_idx')} AS BIGINT)",
                "strict": "CAST(coalesce(r.strict_idx, 0) AS BIGINT)"}
-        keys = ", ".join(f"{idx[m]} AS idx_{m}" for m in methods)
-        sql = (
-            f"WITH d AS (SELECT d.deal_id, d.status, d.stage, d.amount, d.closed_on, d.close_date, r.team "
-            f"  FROM ({self._deals_sql(scope)}) d "
-            f"  LEFT JOIN (SELECT rep_id, team FROM reps WHERE rep_id IN ({self._REPS_IN_SCOPE})) r "
-            f"  ON r.rep_id = d.owner_rep_id WHERE d.status IN ('won', 'lost')), "
-            f"p AS ({parts}), "
-            f"{reach} "
-            f"SELECT p.team, p.period, p.status, {keys}, "
-            f"  CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(p.amount), 0) AS DOUBLE) AS amount, "
-            f"  CAST(count(p.amount) AS BIGINT) AS amounts "
-            f"FROM p LEFT JOIN reach r ON r.deal_id = p.deal_id LEFT JOIN stage_idx c ON c.stage = p.stage "
-            f"GROUP BY ALL"
-        )
-        params = self._scope_params(scope) | {"last": stage_index.height - 1}
-        for k, (lo, hi) in enumerate(periods):
-            params |= {f"p{k}": k, f"f{k}": lo, f"t{k}": hi}
-        found = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params))
+        sql = (f"WITH {cte}, {reach} "
+               f"SELECT {''.join(f'p.{k}, ' for k in keys)}p.status, {', '.join(f'{idx[m]} AS idx_{m}' for m in methods)}, "
+               f"  CAST(count(*) AS BIGINT) AS deals, CAST(coalesce(sum(p.amount), 0) AS DOUBLE) AS amount, "
+               f"  CAST(count(p.amount) AS BIGINT) AS amounts "
+               f"FROM p LEFT JOIN reach r ON r.deal_id = p.deal_id LEFT JOIN stage_idx c ON c.stage = p.stage "
+               f"GROUP BY ALL")
+        found = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params | {"last": stage_index.height - 1}))
+        schema = keys | {"status": pl.String, "max_idx": pl.Int64, "deals": pl.Int64, "amount": pl.Float64,
+                         "amounts": pl.Int64}
         out = {}
         for m in methods:
-            rows = found if len(methods) == 1 else found.group_by("team", "period", "status", f"idx_{m}").agg(
+            rows = found if len(methods) == 1 else found.group_by(*keys, "status", f"idx_{m}").agg(
                 pl.col("deals").sum(), pl.col("amount").sum(), pl.col("amounts").sum())
             out[m] = (rows.rename({f"idx_{m}": "max_idx"}).select(list(schema)).cast(schema)
-                      .sort("team", "period", "status", "max_idx", nulls_last=True))
+                      .sort(*keys, "status", "max_idx", nulls_last=True))
         return out
 
     def closed_counts_by_owner_in_scope(self, scope: dict[str, Any], periods: list[tuple[date | None, date | None]],

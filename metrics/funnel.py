@@ -323,6 +323,7 @@ def funnel_set(
     currency: str | None = None,
     reach: pl.DataFrame | None = None,
     stays: pl.DataFrame | None = None,
+    counts: Mapping[str, pl.DataFrame] | None = None,
 ) -> dict[tuple[str, str | None], pl.DataFrame]:
     """The funnel set is the funnel for several counting methods and groupings at once, keyed by
     (method, grouping column or None): the same table as `funnel(..., method=, by=)` for each pair,
@@ -330,10 +331,14 @@ def funnel_set(
 
     Instead of the history rows, a store may hand over `reach` (`stage_reach` of the history) and
     `stays` (`completed_stays` of the funnel's deals — the cohort in the period — by the grouping
-    columns); the result is the same.
+    columns); the result is the same. With `stays` and `counts` (`reach_counts` of the same deals by
+    the grouping columns, for each method) the deals are not read at all.
     """
     idx = open_stages(stages)
     columns = [g for g in groupings if g is not None]
+    if counts is not None and stays is not None and idx.height:
+        reached = {m: with_group(counts[m], [ALL]).rename({"deals": "_n"}) for m in methods}
+        return _funnel_tables(reached, with_group(stays, [ALL]), None, idx, stages, groupings)
     scope = with_group(deals_in_scope(prepare_deals(deals, currency), period_from, period_to, as_of, cohort), [ALL])
     if idx.height == 0:
         return {(m, g): funnel(deals, stage_history, stages, as_of=as_of, period_from=period_from,
@@ -352,6 +357,15 @@ def funnel_set(
     # each method's furthest stages counted per group, status and stage (a few rows per group)
     reached = {m: _furthest_reached(scope, hist, idx, m, reach).group_by(ALL, *columns, "status", "max_idx").agg(
         pl.len().alias("_n")) for m in methods}
+    return _funnel_tables(reached, counted if hist is None else None, durations if hist is not None else None,
+                          idx, stages, groupings)
+
+
+def _funnel_tables(reached: Mapping[str, pl.DataFrame], counted: pl.DataFrame | None, durations: pl.DataFrame | None,
+                   idx: pl.DataFrame, stages: pl.DataFrame, groupings: Sequence[str | None],
+                   ) -> dict[tuple[str, str | None], pl.DataFrame]:
+    """`funnel_set`'s tables from each method's deals counted per group, status and furthest stage
+    (`_n`), and the completed stays: counted (`completed_stays` by the groupings) or as durations."""
     nxt = idx.select("stage_index", pl.col("stage").shift(-1).fill_null(won_stage_label(stages)).alias("next_stage"))
     cols = ["stage", "stage_index", "next_stage", "reached", "conversion_to_next", "pct_of_first", "median_days",
             "p90_days"]
@@ -359,17 +373,47 @@ def funnel_set(
     for g in groupings:
         keys = group_columns(g)
         known = pl.lit(True) if g is None else pl.col(g).is_not_null()
-        if hist is None:
+        if counted is not None:
             stats = _stats_of_counts(counted.filter(known), keys)
         else:
             stats = _completed_stats(durations.filter(known), keys).select(keys + ["stage_index", "median_days",
                                                                                   "p90_days"])
-        for m in methods:
-            counts = _reached_counts(reached[m].filter(known), idx, keys, weight="_n")
+        for m, frame in reached.items():
+            counts = _reached_counts(frame.filter(known), idx, keys, weight="_n")
             table = counts.join(nxt, on="stage_index", how="left").join(
                 stats, on=keys + ["stage_index"], how="left", nulls_equal=True)
             out[(m, g)] = drop_group(table.select(*keys, *cols).sort(keys + ["stage_index"], nulls_last=True))
     return out
+
+
+def reach_counts(
+    deals: pl.DataFrame,
+    stage_history: pl.DataFrame | None,
+    stages: pl.DataFrame,
+    *,
+    as_of: date,
+    period_from: date | None = None,
+    period_to: date | None = None,
+    methods: Sequence[Method] = ("reached", "strict"),
+    by: Sequence[str] = (),
+    cohort: Cohort = "closed_and_open",
+    currency: str | None = None,
+    reach: pl.DataFrame | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Reach counts are the funnel's deals (the cohort of `_common.deals_in_scope`) counted per
+    group of the `by` deal columns, status and furthest open stage reached (`max_idx`, by each of
+    `methods`, as `furthest_stage` gives it). Every funnel of `funnel_set` follows from them, so a
+    store may hand them over instead of the deals (with `reach` standing in for the history rows).
+
+    Columns, per method: [by...], status, max_idx (Int64), deals (Int64). Sorted by them.
+    """
+    idx = open_stages(stages)
+    scope = deals_in_scope(prepare_deals(deals, currency), period_from, period_to, as_of, cohort)
+    hist = None if reach is not None else _history(stage_history, scope)
+    keys = [*by, "status", "max_idx"]
+    return {m: _furthest_reached(scope, hist, idx, m, reach).group_by(keys).agg(pl.len().cast(pl.Int64).alias("deals"))
+            .with_columns(pl.col("max_idx").cast(pl.Int64)).select(*keys, "deals").sort(keys, nulls_last=True)
+            for m in methods}
 
 
 def _stats_of_counts(stays: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -836,7 +880,7 @@ def _empty_bottleneck() -> pl.DataFrame:
     )
 
 
-__all__ = ["funnel", "funnel_set", "time_in_stage", "stalled", "bottleneck", "bottleneck_counts", "bottleneck_periods",
+__all__ = ["funnel", "funnel_set", "reach_counts", "time_in_stage", "stalled", "bottleneck", "bottleneck_counts", "bottleneck_periods",
            "furthest_stage", "history_reach", "stage_days", "stalled_by_stage",
            "stage_reach", "completed_stays",
            "current_stage_entries", "quantile_of_counts"]

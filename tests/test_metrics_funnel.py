@@ -312,6 +312,14 @@ def test_funnel_set_from_reach_and_counted_stays_equals_the_history_rows(
     for key, table in want.items():
         assert got[key].columns == table.columns
         assert_data(got[key], table.to_dict(as_series=False))
+    # with the deals counted per group, status and reach (`reach_counts`), the deals are not read
+    counts = funnel.reach_counts(deals, history, stages, by=("team", "owner_rep_id"), **window)
+    from_reach = funnel.reach_counts(deals, None, stages, by=("team", "owner_rep_id"), reach=reach, **window)
+    assert all(counts[m].equals(from_reach[m]) for m in ("reached", "strict"))
+    counted = funnel.funnel_set(None, None, stages, groupings=groupings, stays=stays, counts=counts, **window)
+    for key, table in want.items():
+        assert counted[key].columns == table.columns
+        assert_data(counted[key], table.to_dict(as_series=False))
     strict = funnel.furthest_stage(deals, history, stages, method="strict")
     by_reach = funnel.furthest_stage(deals, None, stages, method="strict", reach=reach)
     assert by_reach["max_idx"].to_list() == strict["max_idx"].to_list()

@@ -1,7 +1,8 @@
 """The Overview's plans and attention cards from DuckDB aggregates equal the polars definitions: the
 bottleneck from `Store.bottleneck_counts_in_scope` (deals counted per team, period, status and
 furthest stage; both funnel methods at once, as the Funnel page reads them, from
-`Store.bottleneck_counts_by_method_in_scope`) against `metrics.funnel.bottleneck` over the deals and
+`Store.bottleneck_counts_by_method_in_scope`, and the funnel's own deals from
+`Store.funnel_reach_counts_in_scope` against `metrics.funnel.reach_counts`) against `metrics.funnel.bottleneck` over the deals and
 their stage-history rows;
 attainment, coverage and the plan gap from `Store.plan_sums_in_scope` against
 `metrics.forecast.plan_vs_actual` over the deals; the stalled card from `Store.stage_days_in_scope`
@@ -21,7 +22,7 @@ from polars.testing import assert_frame_equal
 
 from data.store import Store
 from metrics import forecast, funnel
-from metrics._common import close_day, open_stages
+from metrics._common import close_day, open_stages, with_team
 from ui.filters import Filters
 from ui.views import empty, overview, scope_of
 from tests import store_builder
@@ -47,6 +48,12 @@ def _counts_match(store: Store, scope: dict, lo: date | None, hi: date | None, a
     assert set(both) == set(want_both) == {"reached", "strict"}
     for method, frame in both.items():
         assert_frame_equal(frame, want_both[method], check_exact=exact, rel_tol=1e-12)
+    # the funnel's deals (closed in the period or open at as_of) per team, owner, status and reach
+    funnel_counts = store.funnel_reach_counts_in_scope(scope, idx, lo, hi, as_of)
+    want_funnel = funnel.reach_counts(with_team(deals, reps), hist, stages, as_of=as_of, period_from=lo, period_to=hi,
+                                      by=("team", "owner_rep_id"))
+    for method, frame in funnel_counts.items():
+        assert_frame_equal(frame, want_funnel[method])
     args = {"as_of": as_of, "period_from": lo, "period_to": hi}
     assert_frame_equal(funnel.bottleneck(deals, None, stages, reps, counts=got, **args),
                        funnel.bottleneck(deals, hist, stages, reps, **args), check_exact=exact, rel_tol=1e-12)

@@ -15,10 +15,10 @@ from typing import Any
 import polars as pl
 
 from metrics import changes, funnel
-from metrics._common import earlier_period, open_stages, with_team
+from metrics._common import open_stages, with_team
 from ui.filters import Filters
 from ui.views import empty, scope_of
-from ui.views.overview import rounded, single_currency
+from ui.views.overview import rounded
 
 METHODS: tuple[str, ...] = ("reached", "strict")
 COMPARE: tuple[str, ...] = ("team", "rep")
@@ -46,42 +46,41 @@ class FunnelView:
 def compute(store: Any, f: Filters) -> FunnelView:
     """Funnels (both methods, overall and per team / rep), bottlenecks and stalled deals.
 
-    With a stored stage history, everything comes from its per-deal aggregates in the store (the
-    stage reach of every deal, completed stays counted per owner: `metrics.funnel.stage_reach`,
-    `completed_stays`; the bottleneck's compared deals counted per team, period, status and furthest
-    stage of each method: `bottleneck_counts_by_method`; only a stalled deal whose current stage was entered again after `as_of` is
-    looked up in the history rows); without one, from the history inferred from the deal snapshots."""
+    With a stored stage history, no closed deal reaches polars: DuckDB counts the funnel's deals per
+    team, owner, status and furthest stage of each method (`metrics.funnel.reach_counts`), their
+    completed stays per owner (`completed_stays`) and the bottleneck's compared deals
+    (`bottleneck_counts_by_method`); the stalled list reads the open deals and their current stage
+    entries (only a stalled deal whose current stage was entered again after `as_of` is looked up in
+    the history rows). Without one, everything comes from the history inferred from the deal snapshots."""
     cur, scope = store.cursor(), scope_of(f)
     stages = store.stages_frame(cur)
     idx = open_stages(stages).select("stage", "stage_index")
-    deals = store.deal_facts_in_scope(scope, cur)
-    if deals.height == 0 or idx.height == 0:
+    n_deals, currencies = store.deal_currencies_in_scope(scope, cur)
+    if n_deals == 0 or idx.height == 0:
         return FunnelView(empty=True)
     reps = store.reps_in_scope(scope, cur)
-    teamed = with_team(deals, reps)
     args = dict(as_of=f.as_of, period_from=f.period_from, period_to=f.period_to)
     groupings = (None, "team", "owner_rep_id")
     inferred_from, gap = 0, None
-    # the deals the funnels and bottlenecks count: closed in the period or the bottleneck's earlier
-    # ones (with one team), or open at as_of
-    earliest = earlier_period(f.period_from, f.period_to, BOTTLENECK_PERIODS)
-    reach = store.stage_reach_in_scope(scope, idx, cur, closed_from=earliest[0] if earliest else f.period_from,
-                                       closed_to=f.period_to, open_as_of=f.as_of)
-    if reach.height or store.has_stage_history_in_scope(scope, cur):
+    if store.has_stage_history_in_scope(scope, cur):
+        # the funnel's deals counted per team, owner, status and furthest stage of each method, their
+        # completed stays per owner; the bottleneck's compared deals counted once for both methods; of
+        # the deals themselves only the open ones (the stalled list)
         stays = with_team(store.funnel_stays_in_scope(scope, idx, f.period_from, f.period_to, f.as_of, cur), reps)
-        # every method and grouping from the per-deal reach and the counted stays
-        found = funnel.funnel_set(teamed, None, stages, methods=METHODS, groupings=groupings, reach=reach,
-                                  stays=stays, **args)
-        # the compared deals of the bottleneck's periods, counted in DuckDB once for both methods
-        counts = store.bottleneck_counts_by_method_in_scope(
+        counts = store.funnel_reach_counts_in_scope(scope, idx, f.period_from, f.period_to, f.as_of, METHODS, cur)
+        found = funnel.funnel_set(None, None, stages, methods=METHODS, groupings=groupings, stays=stays,
+                                  counts=counts, **args)
+        compared = store.bottleneck_counts_by_method_in_scope(
             scope, idx, funnel.bottleneck_periods(f.period_from, f.period_to, BOTTLENECK_PERIODS), METHODS, cur)
-        bottlenecks = {method: funnel.bottleneck(deals, None, stages, reps, method=method, counts=counts[method], **args)
+        bottlenecks = {method: funnel.bottleneck(None, None, stages, reps, method=method, counts=compared[method], **args)
                        for method in METHODS}
-        stalled = funnel.stalled(deals, None, stages, as_of=f.as_of, stays=store.completed_stays_in_scope(scope, idx, cur),
+        stalled = funnel.stalled(store.deal_facts_in_scope(scope, cur, open_only=True), None, stages, as_of=f.as_of,
+                                 stays=store.completed_stays_in_scope(scope, idx, cur),
                                  entries=store.current_stage_entries_in_scope(scope, f.as_of, cur))
     else:
+        deals = store.deal_facts_in_scope(scope, cur)
         hist, inferred_from, gap = inferred_history(store, f, empty("stage_history"))
-        found = funnel.funnel_set(teamed, hist, stages, methods=METHODS, groupings=groupings, **args)
+        found = funnel.funnel_set(with_team(deals, reps), hist, stages, methods=METHODS, groupings=groupings, **args)
         bottlenecks = {method: funnel.bottleneck(deals, hist, stages, reps, method=method, **args) for method in METHODS}
         stalled = funnel.stalled(deals, hist, stages, as_of=f.as_of)
     funnels = {method: found[(method, None)] for method in METHODS}
@@ -89,7 +88,7 @@ def compute(store: Any, f: Filters) -> FunnelView:
                for method in METHODS for by in COMPARE}
     names = dict(zip(reps["rep_id"].to_list(), [n or r for r, n in zip(reps["rep_id"], reps["name"])]))
     return FunnelView(
-        empty=False, currency=single_currency(deals), stages=tuple(idx["stage"].to_list()),
+        empty=False, currency=currencies[0] if len(currencies) == 1 else None, stages=tuple(idx["stage"].to_list()),
         won_stage=_won_label(stages), funnels=funnels, compare=compare, bottlenecks=bottlenecks,
         stalled=_named(stalled, reps, store.deal_names_in_scope(scope, stalled["deal_id"].to_list(), cur)),
         rep_names=names, inferred_from=inferred_from, snapshot_gap_days=gap,
