@@ -1703,45 +1703,94 @@ class Store:
                    .sort(["pushes", "days_pushed", "deal_id"], descending=[True, True, False]))
         return tracked, slipped
 
-    # the deal columns the data-quality checks read (`metrics.quality`)
-    _QUALITY_DEALS = ("deal_id", "name", "account_id", "owner_rep_id", "amount", "status", "created_on", "close_date",
-                      "closed_on", "batch_id")
+    # ---- the data-quality checks (`metrics.quality`), counted in DuckDB: the Data page and the meeting hand
+    # polars the failing deals and the duplicate candidates, never every deal
+    # a name or owner is blank (nothing left once polars' `str.strip_chars()` strips it) when it holds no
+    # character but `_SPACES`, i.e. when it does not match this
+    _NOT_BLANK = f"[^{_SPACES}]"
+    # the checks counted, in `metrics.quality.CHECKS` order, and the failing deals listed (the duplicate check
+    # reads polars' Unicode lowercasing of the names: `duplicate_candidates_in_scope`); each condition and
+    # value is fixed text over the per-deal relation `x` of `quality_tallies_in_scope`
+    _QUALITY_APPLIES = {
+        "overdue_close": "status = 'open'",
+        "missing_amount": "true",
+        "skipped_stages": "hist",
+        "duplicate": "regexp_matches(name, $not_blank)",
+        "missing_owner": "true",
+        "entry_lag": "closed AND in_snapshots",
+    }
+    _QUALITY_FAILS = {
+        "overdue_close": ("status = 'open' AND close_date < $as_of", "CAST($as_of - close_date AS DOUBLE)"),
+        "missing_amount": ("amount IS NULL OR amount = 0", "amount"),
+        "skipped_stages": ("hist AND skipped > 0", "CAST(skipped AS DOUBLE)"),
+        "missing_owner": ("owner_rep_id IS NULL OR NOT regexp_matches(owner_rep_id, $not_blank)", "CAST(NULL AS DOUBLE)"),
+        "entry_lag": ("closed AND lag > $late", "CAST(lag AS DOUBLE)"),
+    }
 
-    def quality_deals_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
-        """The deals of `deals_in_scope` with only the columns the data-quality checks read
-        (`_QUALITY_DEALS`), ordered by deal id (so a check lists its issues in the same order on every
-        run)."""
-        cols = ", ".join(f"d.{c}" for c in self._QUALITY_DEALS)
-        sql = f"SELECT {cols} FROM ({self._deals_sql(scope)}) d ORDER BY d.deal_id"
-        return self._bound_frame(sql, self._scope_params(scope), cur)
-
-    def stage_coverage_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame,
-                                cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
-        """deal_id, max_open_index, open_stages_seen: the furthest open stage and the number of
-        distinct open stages the stage history of each deal in scope shows (null and 0 when it shows
-        none) — `metrics.quality.stage_coverage`, from the derived `stage_facts` table (one row per
-        deal and stage)."""
-        # stage_facts holds one row per deal and stage, stage_index one per stage: counting the joined
-        # indexes counts the distinct ones (without a DISTINCT, which costs four times the query)
-        sql = (f"SELECT f.deal_id, CAST(max(i.stage_index) AS BIGINT) AS max_open_index, "
-               f"CAST(count(i.stage_index) AS BIGINT) AS open_stages_seen "
-               f"FROM stage_facts f LEFT JOIN stage_idx i ON i.stage = f.stage "
-               f"WHERE f.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) GROUP BY 1")
-        return self._with_stage_index(cur or self.cursor(), stage_index, sql,
-                                      self._bound(sql, self._scope_params(scope)))
-
-    def last_open_snapshots_in_scope(self, scope: dict[str, Any],
-                                     cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
-        """deal_id, last_open: for each deal in scope that appears in the snapshots (`snapshots_in_scope`:
-        the latest upload per date and deal), the latest snapshot date showing it open (null when none
-        does) — `metrics.quality.last_open_snapshots`."""
+    def quality_tallies_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, as_of: date,
+                                 late_after_days: int = 7, cur: duckdb.DuckDBPyConnection | None = None
+                                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The data-quality checks of the deals in scope at `as_of`, counted in one pass over the deals:
+        - tallies (check, batch_id, owner_rep_id, applicable): how many deals of each import and owner each
+          check applies to, groups it applies to none of left out — `metrics.quality.check_tallies`;
+        - failing (check, deal_id, batch_id, owner_rep_id, name, value): the deals failing each check but the
+          duplicate one, check by check in `metrics.quality.CHECKS` order, each by deal id — the rows of
+          `metrics.quality.quality_issues` (with the deal's name).
+        Both of `quality_check_set` of the deals with their stage coverage (`stage_facts`) and their last open
+        snapshot (the latest upload per date and deal); `stage_index` as `_with_stage_index` takes it."""
+        scoped = any(scope.get(k) for k in self._SCOPE_KEYS)
+        # without a filter every deal is in scope: the facts and snapshots of deals not in the deals table drop
+        # out at the joins, so they are not looked up first
+        in_d = "deal_id IN (SELECT deal_id FROM d)" if scoped else "deal_id IS NOT NULL"
         several = self._SEVERAL_UPLOADS        # the latest upload is sought only on dates several wrote
-        rows = (f"SELECT deal_id, snapshot_date, status FROM deal_snapshots s "
-                f"WHERE s.deal_id IN (SELECT deal_id FROM ({self._deals_sql(scope)})) AND s.snapshot_date")
-        sql = (f"SELECT deal_id, max(snapshot_date) FILTER (status = 'open') AS last_open FROM ("
-               f"  {rows} NOT IN ({several}) UNION ALL {rows} IN ({several}) "
-               f"  QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1) GROUP BY 1")
-        return self._bound_frame(sql, self._scope_params(scope), cur)
+        rows = f"SELECT deal_id, snapshot_date, status FROM deal_snapshots WHERE {in_d} AND snapshot_date"
+        lists = ", ".join(f"list({{'deal_id': deal_id, 'name': name, 'value': {value}}}) FILTER ({cond}) AS \"{c}:failing\""
+                          for c, (cond, value) in self._QUALITY_FAILS.items())
+        counts = ", ".join(f"count(*) FILTER ({cond}) AS \"{c}\"" for c, cond in self._QUALITY_APPLIES.items())
+        sql = (
+            f"WITH d AS (SELECT deal_id, owner_rep_id, batch_id, status, close_date, amount, name, "
+            f"  coalesce(closed_on, close_date) AS close_day FROM ({self._deals_sql(scope)}) d), "
+            # stage_facts holds one row per deal and stage, stage_idx one per stage: counting the joined indexes
+            # counts the distinct open stages entered (`metrics.quality.stage_coverage`)
+            f"cov AS (SELECT f.deal_id, max(i.stage_index) AS max_open_index, count(i.stage_index) AS open_stages_seen "
+            f"  FROM stage_facts f LEFT JOIN stage_idx i ON i.stage = f.stage WHERE f.{in_d} GROUP BY 1), "
+            # `metrics.quality.last_open_snapshots`
+            f"lo AS (SELECT deal_id, max(snapshot_date) FILTER (status = 'open') AS last_open FROM ("
+            f"  {rows} NOT IN ({several}) UNION ALL {rows} IN ({several}) "
+            f"  QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1) GROUP BY 1), "
+            f"x AS (SELECT d.*, c.deal_id IS NOT NULL AS hist, "
+            f"  greatest(coalesce(CASE WHEN d.status = 'won' THEN n.stages - 1 ELSE c.max_open_index END + 1 "
+            f"    - coalesce(c.open_stages_seen, 0), 0), 0) AS skipped, "
+            f"  d.status IN ('won', 'lost') AND d.close_day IS NOT NULL AS closed, "
+            f"  l.deal_id IS NOT NULL AS in_snapshots, l.last_open - d.close_day AS lag "
+            f"  FROM d LEFT JOIN cov c ON c.deal_id = d.deal_id LEFT JOIN lo l ON l.deal_id = d.deal_id "
+            f"  CROSS JOIN (SELECT count(*) AS stages FROM stage_idx) n) "
+            f"SELECT owner_rep_id, batch_id, {counts}, {lists} FROM x GROUP BY ALL")
+        params = self._scope_params(scope) | {"as_of": as_of, "late": late_after_days, "not_blank": self._NOT_BLANK}
+        out = self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
+        groups = ["batch_id", "owner_rep_id"]
+        tallies = (out.unpivot(on=list(self._QUALITY_APPLIES), index=groups, variable_name="check",
+                               value_name="applicable")
+                   .filter(pl.col("applicable") > 0).select("check", *groups, pl.col("applicable").cast(pl.Int64)))
+        failing = pl.concat(
+            [out.select(*groups, pl.col(f"{c}:failing").alias("_row")).explode("_row").drop_nulls("_row").unnest("_row")
+             .sort("deal_id").select(pl.lit(c).alias("check"), "deal_id", *groups, "name", "value")
+             for c in self._QUALITY_FAILS], how="vertical")
+        return tallies, failing
+
+    def duplicate_candidates_in_scope(self, scope: dict[str, Any],
+                                      cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
+        """deal_id, batch_id, owner_rep_id, name, account_id, amount, created_on of the deals in scope with a
+        name (not blank) that share their account and amount with another deal in scope, by deal id —
+        `metrics.quality.duplicate_candidates` (DuckDB's grouping, like polars', takes 0.0 as -0.0, NaN as NaN
+        and null as null)."""
+        sql = (f"WITH d AS (SELECT deal_id, batch_id, owner_rep_id, name, account_id, amount, created_on "
+               f"  FROM ({self._deals_sql(scope)}) d), "
+               f"shared AS (SELECT account_id, amount FROM d GROUP BY ALL HAVING count(*) > 1) "
+               f"SELECT d.* FROM d SEMI JOIN shared s "
+               f"  ON s.account_id IS NOT DISTINCT FROM d.account_id AND s.amount IS NOT DISTINCT FROM d.amount "
+               f"WHERE regexp_matches(d.name, $not_blank) ORDER BY d.deal_id")
+        return self._bound_frame(sql, self._scope_params(scope) | {"not_blank": self._NOT_BLANK}, cur)
 
     def deal_names_in_scope(self, scope: dict[str, Any], deal_ids: list[str],
                             cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:

@@ -108,9 +108,13 @@ def _entry_lag(
     return seen, late
 
 
+def _name_key() -> pl.Expr:
+    """A deal's name as the duplicate check compares it: lower case, trimmed, spacing collapsed."""
+    return pl.col("name").str.to_lowercase().str.strip_chars().str.replace_all(r"\s+", " ")
+
+
 def _duplicates(deals: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    norm = pl.col("name").str.to_lowercase().str.strip_chars().str.replace_all(r"\s+", " ")
-    named = deals.with_columns(norm.alias("_norm"))
+    named = deals.with_columns(_name_key().alias("_norm"))
     named = named.filter(pl.col("_norm").is_not_null() & (pl.col("_norm") != ""))
     key = ["_norm", "account_id", "amount"]
     # only a deal that shares its key with another can repeat one, so only those are sorted: the same
@@ -121,6 +125,20 @@ def _duplicates(deals: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         same_as_previous(key).alias("_repeat"),
     )
     return named, ordered.filter(pl.col("_repeat"))
+
+
+def duplicate_candidates(deals: pl.DataFrame) -> pl.DataFrame:
+    """The duplicate candidates are the deals with a name that share their account and amount with
+    another deal: a repeat shares its account and amount with the deal it repeats, so the duplicate
+    check over the candidates alone finds every repeat, with the same earlier deal (every deal
+    sharing a repeat's name, account and amount is a candidate).
+
+    Accounts and amounts compare as the duplicate check compares them (0.0 as -0.0, NaN as NaN,
+    null as null). Columns: the deals' (conformed), in their order.
+    """
+    d = conform(deals, "deals")
+    key = _name_key()
+    return d.filter((pl.len().over(["account_id", "amount"]) > 1) & key.is_not_null() & (key != ""))
 
 
 def quality_issues(
@@ -164,7 +182,9 @@ def quality_issues(
 @dataclass(frozen=True)
 class QualityChecks:
     """Every check's applicable and failing deals, computed once (see `quality_check_set`): of each
-    deal its id and groups (deal_id, batch_id, owner_rep_id), and of a failing one what its value reads."""
+    deal its id and groups (deal_id, batch_id, owner_rep_id), and of a failing one what its value reads.
+    The applicable deals may come counted per group instead (batch_id, owner_rep_id, `_deals`: how
+    many; see `tallied_check_set`)."""
 
     frames: dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.Expr, pl.Expr | None]]
 
@@ -287,7 +307,52 @@ def quality_checks(
 def _count(df: pl.DataFrame, keys: list[str], name: str) -> pl.DataFrame:
     if ALL in keys:
         df = df.with_columns(pl.lit(0, dtype=pl.Int8).alias(ALL))
-    return df.group_by(keys).agg(pl.len().cast(pl.Int64).alias(name))
+    n = pl.col(_COUNTED).sum() if _COUNTED in df.columns else pl.len()
+    return df.group_by(keys).agg(n.cast(pl.Int64).alias(name))
+
+
+# the column of applicable deals counted per group (`QualityChecks`, `tallied_check_set`)
+_COUNTED = "_deals"
+
+
+def check_tallies(checks: QualityChecks) -> pl.DataFrame:
+    """The check tallies count, for each data-quality check, the deals it applies to per import and
+    owner: what the check counts (`quality_checks`) and scores (`quality_score`) read of the
+    applicable deals, by any of their groups.
+
+    Groups a check applies to no deal of are left out. Columns: check, batch_id, owner_rep_id,
+    applicable; checks in `quality_check_set` order.
+    """
+    frames = [
+        _count(applicable, ["batch_id", "owner_rep_id"], "applicable").select(
+            pl.lit(name).alias("check"), "batch_id", "owner_rep_id", "applicable")
+        for name, (applicable, _, _, _) in checks.frames.items()
+    ]
+    return pl.concat(frames, how="vertical")
+
+
+def tallied_check_set(tallies: pl.DataFrame, failing: pl.DataFrame, candidates: pl.DataFrame) -> QualityChecks:
+    """The tallied data-quality check set is `quality_check_set` built from what can be counted
+    without every deal at hand; pass it as `checks=` (same issues, counts and scores).
+
+    `tallies`: `check_tallies` of the check set (check, batch_id, owner_rep_id, applicable);
+    `failing`: the `quality_issues` rows of every check but the duplicate one (check, deal_id,
+    batch_id, owner_rep_id, value), each check's in its order; `candidates`: `duplicate_candidates`
+    of the deals (deal_id, batch_id, owner_rep_id, name, account_id, amount, created_on), which the
+    duplicate check runs on. Checks without tallies (entry_lag without snapshots) apply to no deal,
+    as when left out.
+    """
+    frames: dict[str, tuple[pl.DataFrame, pl.DataFrame, pl.Expr, pl.Expr | None]] = {}
+    for name in CHECKS:
+        counted = tallies.filter(pl.col("check") == name).select(
+            "batch_id", "owner_rep_id", pl.col("applicable").alias(_COUNTED))
+        if name == "duplicate":
+            _, dups = _duplicates(candidates.select(*_KEYS, "name", "account_id", "amount", "created_on"))
+            frames[name] = (counted, dups, pl.lit(None), pl.col("_first"))
+        else:
+            bad = failing.filter(pl.col("check") == name).select(*_KEYS, pl.col("value").alias("_value"))
+            frames[name] = (counted, bad, pl.col("_value"), None)
+    return QualityChecks(frames)
 
 
 def quality_score(
@@ -337,5 +402,5 @@ def quality_score(
     return out.drop(ALL) if not by else out.sort(keys, nulls_last=True)
 
 
-__all__ = ["CHECKS", "QualityChecks", "last_open_snapshots", "quality_check_set", "quality_issues", "quality_checks",
-           "quality_score", "stage_coverage"]
+__all__ = ["CHECKS", "QualityChecks", "check_tallies", "duplicate_candidates", "last_open_snapshots", "quality_check_set",
+           "quality_issues", "quality_checks", "quality_score", "stage_coverage", "tallied_check_set"]

@@ -1,6 +1,6 @@
-"""The Data page's quality view reads aggregates the store computes in DuckDB (each deal's stage
-coverage from `stage_facts`, its last open snapshot) and computes the checks once; it equals what it
-gave when computed the plain way (every scoped deal, history row and snapshot handed to the metrics
+"""The Data page's quality view reads the checks counted in DuckDB (from each deal's stage coverage in
+`stage_facts` and its last open snapshot) and the duplicate candidates, and computes the checks once; it
+equals what it gave when computed the plain way (every scoped deal, history row and snapshot handed to the metrics
 four times), and the aggregated checks equal the row-level definitions they replace, on the demo
 company over several scopes and dates and on generated data.
 """
@@ -19,6 +19,7 @@ from metrics import quality
 from metrics._common import LOST, OPEN, WON, open_stages, prepare_deals
 from metrics.schema import conform, frame
 from tests.test_metrics_funnel import pipelines
+from tests.test_quality_tallies import assert_same_checks
 from tests.test_store_views import _write
 from ui.filters import Filters
 from ui.views import load, scope_of
@@ -141,16 +142,14 @@ def _plain(store: Store, f: Filters) -> qv.QualityView:
     return qv.QualityView(False, None if score is None else float(score), deals.height, parts, per_rep, issues)
 
 
-def test_store_aggregates_equal_the_metrics(demo):
-    stages = demo.stages_frame()
-    idx = open_stages(stages)
+def test_store_tallies_equal_the_metrics(demo):
+    """The checks counted in the store equal the definitions over every scoped row (tests/test_quality_tallies.py)."""
+    issues = 0
     for scope in _scopes(demo):
         history, snaps = demo.stage_history_in_scope(scope), demo.snapshots_in_scope(scope)
         assert history.height and snaps.height
-        _same(demo.stage_coverage_in_scope(scope, idx), quality.stage_coverage(history, stages), ["deal_id"])
-        _same(demo.last_open_snapshots_in_scope(scope), quality.last_open_snapshots(snaps), ["deal_id"])
-        want = demo.deals_in_scope(scope).select(Store._QUALITY_DEALS)
-        _same(demo.quality_deals_in_scope(scope), want, ["deal_id"])
+        issues += assert_same_checks(demo, scope, AS_OF)
+    assert issues > 0
 
 
 @pytest.mark.parametrize("as_of", [AS_OF, date(2026, 6, 30), date(2025, 12, 31)])
@@ -209,27 +208,28 @@ def test_quality_aggregates_equal_the_row_definitions_on_generated_data(tmp_path
             _write(store, "deals", deals.to_dicts())
         if hist.height:
             _write(store, "stage_history", hist.with_columns(pl.lit(False).alias("inferred")).to_dicts())
-        deals, hist, stages = store.deals_in_scope({}), store.stage_history_in_scope({}), store.stages_frame()
-        _same(store.stage_coverage_in_scope({}, open_stages(stages)), quality.stage_coverage(hist, stages), ["deal_id"])
+        assert_same_checks(store, {}, as_of)
         f = Filters("all_time", None, None, as_of=as_of)
         _same_view(qv.compute(store, f), _plain(store, f))
     finally:
         store.close()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["d0", "d1", "d2", "gone"]), st.integers(0, 2),
                                st.sampled_from([OPEN, WON, LOST, None])), max_size=40),
        scoped=st.booleans())
-def test_last_open_snapshots_with_several_uploads_on_a_date(tmp_path, rows, scoped):
-    """Each deal's last open snapshot reads the latest upload of each date (dates written by one upload
-    and by several, deals since deleted, scoped or not) as `quality.last_open_snapshots` does over
-    `snapshots_in_scope`."""
+def test_late_entry_with_several_uploads_on_a_date(tmp_path, rows, scoped):
+    """The entry-lag check counted in the store reads each deal's last open snapshot from the latest upload
+    of each date (dates written by one upload and by several, deals since deleted, scoped or not) as
+    `quality.last_open_snapshots` does over `snapshots_in_scope`."""
     path = tmp_path / f"lo{abs(hash((tuple(rows), scoped, str(datetime.now()))))}.duckdb"
     store = Store(path)
     try:
         _write(store, "reps", [{"rep_id": "R1", "team": "A"}, {"rep_id": "R2", "team": "B"}])
-        _write(store, "deals", [{"deal_id": f"d{i}", "owner_rep_id": f"R{1 + i % 2}", "status": OPEN} for i in range(3)])
+        _write(store, "deals", [{"deal_id": f"d{i}", "owner_rep_id": f"R{1 + i % 2}", "status": [OPEN, WON, LOST][i],
+                                 "close_date": date(2024, 3, 1), "closed_on": date(2024, 3, 3) if i else None}
+                                for i in range(3)])
         snaps = pl.DataFrame(
             [{"snapshot_date": date(2024, 3, 3) + timedelta(days=7 * d), "deal_id": deal, "batch": b, "stage": None,
               "status": status, "amount": None, "close_date": None, "owner_rep_id": "R1"}
@@ -241,7 +241,6 @@ def test_last_open_snapshots_with_several_uploads_on_a_date(tmp_path, rows, scop
         for b in range(3):
             store.append_snapshots(snaps.filter(pl.col("batch") == b).drop("batch"), 100 + b)
         scope = {"teams": ["A"]} if scoped else {}
-        want = quality.last_open_snapshots(store.snapshots_in_scope(scope))
-        _same(store.last_open_snapshots_in_scope(scope), want, ["deal_id"])
+        assert_same_checks(store, scope, date(2024, 3, 20))
     finally:
         store.close()

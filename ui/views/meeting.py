@@ -15,7 +15,7 @@ from metrics import forecast, quality
 from metrics._common import open_stages
 from metrics.agenda import Agenda, meeting_agenda, meeting_pair
 from ui.filters import Filters
-from ui.views import empty, load, scope_of
+from ui.views import load, scope_of
 from ui.views.forecast import deal_count_and_currency, forecast_inputs, past_accuracy
 
 
@@ -38,9 +38,9 @@ def compute(store: Any, f: Filters) -> MeetingView:
     with the closed ones counted in DuckDB and the forecasts' accuracy from what each past snapshot's
     forecasts read (as the Forecast page), the plan from the deals summed per owner and month (as the
     Overview page), the completed stays and current stage entries for the stalled deals (as the
-    Funnel page) and the quality checks from the stage coverage and last open snapshots (as the Data
-    page). Of every deal only the columns the leaderboard, the stalled deals and the quality checks
-    read are loaded."""
+    Funnel page) and the quality checks counted in the store with the duplicate check on its candidates
+    (as the Data page). Of every deal only the columns the leaderboard, the stalled deals and the lists'
+    names read are loaded."""
     # activities are not loaded: the slides show no activity counts (the leaderboard ranks by revenue)
     cur, scope = store.cursor(), scope_of(f)
     fr = load(store, f, tables=("reps", "accounts", "targets"))
@@ -59,9 +59,9 @@ def compute(store: Any, f: Filters) -> MeetingView:
         reach = store.history_reach_in_scope(scope, idx, cur, status="open")
         accuracy = past_accuracy(store, scope, forecast_deals, fr.stages, f, cur)
     deals = store.deal_facts_in_scope(scope, cur, columns=_DEAL_COLUMNS)
-    checks = quality.quality_check_set(
-        deals, empty("stage_history"), fr.stages, as_of=f.as_of, coverage=store.stage_coverage_in_scope(scope, idx, cur),
-        last_open=store.last_open_snapshots_in_scope(scope, cur))
+    tallies, failing = store.quality_tallies_in_scope(scope, idx, f.as_of, cur=cur)
+    checks = quality.tallied_check_set(tallies, failing, store.duplicate_candidates_in_scope(scope, cur))
+    del tallies, failing
     agenda = meeting_agenda(
         deals=deals, reps=fr.reps, accounts=fr.accounts, activities=fr.activities, targets=fr.targets,
         stages=fr.stages, stage_history=None, snapshots=None, as_of=f.as_of,
@@ -75,10 +75,10 @@ def compute(store: Any, f: Filters) -> MeetingView:
     return MeetingView(empty=count == 0, currency=currency, agenda=agenda, ranks=_complete(ranks, agenda))
 
 
-# the deal columns the agenda reads of every deal (the plan and forecasts have their own inputs): the
-# leaderboard's facts, the stalled deals' stage, and the name and batch of the stalled and hygiene lists
+# the deal columns the agenda reads of every deal (the plan, forecasts and quality checks have their own
+# inputs): the leaderboard's facts, the stalled deals' stage, and the names of the listed deals
 _DEAL_COLUMNS = ("deal_id", "name", "account_id", "owner_rep_id", "amount", "stage", "status", "created_on",
-                 "close_date", "closed_on", "batch_id")
+                 "close_date", "closed_on")
 
 
 def _complete(ranks: dict[str, int], agenda: Agenda) -> dict[str, int]:
