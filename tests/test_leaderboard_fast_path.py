@@ -75,7 +75,7 @@ deal = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(deals=st.lists(deal, max_size=12), as_of=st.sampled_from([DAYS[2], DAYS[4], DAYS[6]]))
 @example(deals=[{"status": "won", "amount": 5.0, "owner": "R1", "created_on": DAYS[4], "closed_on": DAYS[4],
                  "close_date": None},                                   # a cycle of 0 days counts
