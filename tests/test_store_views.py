@@ -302,6 +302,18 @@ def test_deal_names_and_currencies(demo):
     assert n == deals.height and currencies == sorted(deals["currency"].drop_nulls().unique().to_list())
 
 
+def test_accounts_without_an_owner_filter_skip_the_deals_and_are_the_same_rows(demo):
+    """Without a team, region, rep or product in scope the accounts are read without the owner test (no pass
+    over the deals): the same rows, in the same order, as the scope's whole statement gives."""
+    sizes = demo.accounts_in_scope({})["size"].drop_nulls().unique().sort().to_list()
+    products = demo.deals_in_scope({})["product"].drop_nulls().unique().sort().to_list()
+    for scope in ({}, {"segments": sizes[:1]}, {"products": products[:1]}, {"segments": sizes[1:], "products": products}):
+        whole = Store._ACCOUNTS_IN_SCOPE.format(reps=Store._REPS_IN_SCOPE, deals=Store._DEALS_IN_SCOPE)
+        want = demo._scoped(whole, scope, None, ("teams", "regions", "reps", "products", "segments"))
+        assert_frame_equal(demo.accounts_in_scope(scope), want)
+        assert want.height > 0
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pipelines(), st.sampled_from([(None, None), (date(2024, 2, 1), date(2024, 3, 31))]))
 def test_stage_facts_equal_the_metric_on_generated_histories(tmp_path, data, period):
