@@ -616,17 +616,22 @@ class Store:
                    "created_on", "close_date", "closed_on", "probability")
 
     def deal_facts_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None,
-                            columns: tuple[str, ...] = _DEAL_FACTS, *, open_only: bool = False) -> pl.DataFrame:
+                            columns: tuple[str, ...] = _DEAL_FACTS, *, open_only: bool = False,
+                            with_ids: list[str] | None = None) -> pl.DataFrame:
         """The deals of `deals_in_scope` with only the columns the metrics read (no names, reasons,
         sources): a fraction of the transfer cost of whole rows; `columns` narrows them further
-        (any of `_DEAL_FACTS`, or adds the deal's name and batch_id); `open_only`: the open ones."""
+        (any of `_DEAL_FACTS`, or adds the deal's name and batch_id); `open_only`: the open ones, and
+        the deals of `with_ids` whatever their status."""
         known = self._DEAL_FACTS + ("name", "batch_id")     # and what the meeting's stalled and hygiene lists read
         if not set(columns) <= set(known):
             raise ValueError(f"not a deal fact: {sorted(set(columns) - set(known))}")
         cols = ", ".join(f"d.{c}" for c in columns)
-        where = " WHERE d.status = 'open'" if open_only else ""
-        return self._scoped(f"SELECT {cols} FROM ({self._DEALS_IN_SCOPE}) d{where}", scope, cur,
-                            ("teams", "regions", "reps", "products", "segments"))
+        if not open_only:
+            return self._scoped(f"SELECT {cols} FROM ({self._DEALS_IN_SCOPE}) d", scope, cur,
+                                ("teams", "regions", "reps", "products", "segments"))
+        sql = (f"SELECT {cols} FROM ({self._deals_sql(scope)}) d WHERE d.status = 'open' "
+               f"OR d.deal_id IN (SELECT unnest(CAST($ids AS VARCHAR[])))")
+        return self._bound_frame(sql, self._scope_params(scope) | {"ids": [str(i) for i in with_ids or []]}, cur)
 
     def stage_entries_in_scope(self, scope: dict[str, Any], cur: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
         """deal_id, stage, entered_at of the stage history of the deals in scope (no batch or

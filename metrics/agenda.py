@@ -26,7 +26,7 @@ import polars as pl
 from metrics import changes
 from metrics.forecast import forecasts, plan_vs_actual
 from metrics.funnel import stalled
-from metrics.leaderboard import leaderboard
+from metrics.leaderboard import DealCounts, leaderboard
 from metrics.quality import CHECKS, QualityChecks, quality_check_set, quality_issues, quality_score
 from metrics.schema import conform
 
@@ -125,6 +125,7 @@ def meeting_agenda(
     plan_sums: pl.DataFrame | None = None,
     forecast_deals: pl.DataFrame | None = None,
     trained: pl.DataFrame | None = None,
+    board_deals: DealCounts | None = None,
 ) -> Agenda:
     """The meeting agenda gathers what a weekly sales meeting walks through: what changed in the
     pipeline since the last meeting, the leaderboard, forecast versus plan, stalled deals and the
@@ -146,7 +147,10 @@ def meeting_agenda(
     period, at `as_of`) for the plan; for the forecasts `forecast_deals` (of the deals at least the
     open ones and those won in the period or the run rate's trailing window before `as_of`) with
     `trained` (`metrics.forecast.historical_training` of the deals at `as_of`) and `reach` of at
-    least the open ones.
+    least the open ones; for the leaderboard `board_deals` (`metrics.leaderboard.DealCounts` of the
+    period, the previous one and `as_of`). When all of them are given (the plan's sums when the
+    targets set a plan, the forecasts' inputs for a bounded period), `deals` need only hold the open
+    deals and those the lists name (the changed deals, the deals failing a check).
     """
     if forecast_deals is not None and trained is None:
         raise ValueError("forecast_deals stand in for the deals only with trained (the closed deals' counts)")
@@ -170,8 +174,8 @@ def meeting_agenda(
                 "deal_id", "name", "account", "owner_rep_id", "rep", "stage_before", "stage_after", "close_before",
                 "close_after", "amount_before", "amount_after", "change")
 
-    board = leaderboard(deals, reps, activities, targets, as_of=as_of, period_from=period_from,
-                        period_to=period_to)
+    board = leaderboard(deals if board_deals is None else board_deals, reps, activities, targets, as_of=as_of,
+                        period_from=period_from, period_to=period_to)
     board = board.select(*LEADERBOARD_COLUMNS)
 
     plan_rows = plan_vs_actual(deals, targets, reps, activities, as_of=as_of, period_from=period_from,

@@ -1,10 +1,11 @@
 """The Meeting page from the other pages' aggregated inputs: the plan from the deals summed in DuckDB
 (as the Overview page), the forecasts and their accuracy from the open and recently won deals with the
-closed ones counted in DuckDB (as the Forecast page), and every deal read with only the columns the
-leaderboard, the stalled deals and the quality checks read. The view equals the agenda computed the
+closed ones counted in DuckDB (as the Forecast page), the leaderboard from the deals counted per owner
+(as the Leaderboard page), and of the deals only the open ones and those the lists name. The view equals the agenda computed the
 plain way (`tests.test_meeting_fast_path.plain`: every scoped row of deals, stage history and snapshots
 through `meeting_agenda`) on the demo over every shared scope, the shared demo periods and several
-as_of dates, and on generated stores; and it never hands the forecasts or the plan every deal.
+as_of dates, and on generated stores; and it never reads every deal, nor hands the forecasts or the plan
+every deal.
 """
 from __future__ import annotations
 
@@ -55,9 +56,10 @@ def test_the_plan_and_the_forecasts_never_get_every_deal(demo, monkeypatch):
     reads: list[tuple[str, ...]] = []
     real_facts = Store.deal_facts_in_scope
 
-    def facts(self: Store, scope: dict[str, Any], cur: Any = None, columns: tuple[str, ...] = ()) -> pl.DataFrame:
-        reads.append(tuple(columns))
-        return real_facts(self, scope, cur, columns=columns)
+    def facts(self: Store, scope: dict[str, Any], cur: Any = None, columns: tuple[str, ...] = (), **kw: Any) -> pl.DataFrame:
+        out = real_facts(self, scope, cur, columns=columns, **kw)
+        reads.append((tuple(columns), kw.get("open_only", False), out.height))
+        return out
 
     def whole_rows(*_: Any, **__: Any) -> pl.DataFrame:
         raise AssertionError("the meeting read whole deal rows")
@@ -81,7 +83,9 @@ def test_the_plan_and_the_forecasts_never_get_every_deal(demo, monkeypatch):
     _, p_from, p_to = DEMO_PERIODS[0]
     view = meeting.compute(demo, Filters("this_quarter", p_from, p_to, as_of=DEMO_AS_OF))
     assert not view.empty
-    assert reads == [meeting._DEAL_COLUMNS]
+    # one read: the open deals and those the lists name, not every deal (the leaderboard gets counts)
+    assert [r[:2] for r in reads] == [(meeting._DEAL_COLUMNS, True)]
+    assert reads[0][2] < demo.table_count("deals")
     assert isinstance(seen["plan_sums"], pl.DataFrame)
     assert set(seen["plan_sums"]["kind"]) <= set(forecast.PLAN_SUM_KINDS)
     assert isinstance(seen["trained"], pl.DataFrame) and seen["trained"].height > 0

@@ -11,8 +11,8 @@ from typing import Any
 
 import polars as pl
 
-from metrics import forecast, quality
-from metrics._common import open_stages
+from metrics import forecast, leaderboard, quality
+from metrics._common import open_stages, previous_period
 from metrics.agenda import Agenda, meeting_agenda, meeting_pair
 from ui.filters import Filters
 from ui.views import load, scope_of
@@ -39,8 +39,9 @@ def compute(store: Any, f: Filters) -> MeetingView:
     forecasts read (as the Forecast page), the plan from the deals summed per owner and month (as the
     Overview page), the completed stays and current stage entries for the stalled deals (as the
     Funnel page) and the quality checks counted in the store with the duplicate check on its candidates
-    (as the Data page). Of every deal only the columns the leaderboard, the stalled deals and the lists'
-    names read are loaded."""
+    (as the Data page), and the leaderboard from the deals counted per owner (as the Leaderboard page).
+    Of the deals themselves only the open ones (the stalled deals) and those the lists name are loaded,
+    with the columns the stalled deals and the lists read."""
     # activities are not loaded: the slides show no activity counts (the leaderboard ranks by revenue)
     cur, scope = store.cursor(), scope_of(f)
     fr = load(store, f, tables=("reps", "accounts", "targets"))
@@ -58,25 +59,35 @@ def compute(store: Any, f: Filters) -> MeetingView:
         trained, forecast_deals = forecast_inputs(store, scope, idx, f, cur)
         reach = store.history_reach_in_scope(scope, idx, cur, status="open")
         accuracy = past_accuracy(store, scope, forecast_deals, fr.stages, f, cur)
-    deals = store.deal_facts_in_scope(scope, cur, columns=_DEAL_COLUMNS)
     tallies, failing = store.quality_tallies_in_scope(scope, idx, f.as_of, cur=cur)
     checks = quality.tallied_check_set(tallies, failing, store.duplicate_candidates_in_scope(scope, cur))
     del tallies, failing
+    # of the deals only the open ones (the stalled deals) and those the lists name (the changed deals,
+    # the failing ones): the leaderboard ranks the deals counted per owner, as the Leaderboard page
+    prev = previous_period(f.period_from, f.period_to)
+    board_deals = leaderboard.DealCounts(
+        store.closed_counts_by_owner_in_scope(scope, [(f.period_from, f.period_to)] + ([prev] if prev else []), cur),
+        store.open_counts_by_owner_in_scope(scope, [f.as_of], cur))
+    named = set(change_deals["deal_id"].to_list()) if change_deals is not None else set()
+    for _, failed, _, _ in checks.frames.values():
+        named.update(failed["deal_id"].to_list())
+    deals = store.deal_facts_in_scope(scope, cur, columns=_DEAL_COLUMNS, open_only=True,
+                                      with_ids=sorted(i for i in named if i is not None))
     agenda = meeting_agenda(
         deals=deals, reps=fr.reps, accounts=fr.accounts, activities=fr.activities, targets=fr.targets,
         stages=fr.stages, stage_history=None, snapshots=None, as_of=f.as_of,
         period_from=f.period_from, period_to=f.period_to, dates=dates, change_deals=change_deals, reach=reach,
         accuracy=accuracy, stays=store.completed_stays_in_scope(scope, idx, cur),
         entries=store.current_stage_entries_in_scope(scope, f.as_of, cur), checks=checks, plan_sums=plan_sums,
-        forecast_deals=forecast_deals, trained=trained,
+        forecast_deals=forecast_deals, trained=trained, board_deals=board_deals,
     )
     board = agenda.leaderboard
     ranks = dict(zip(board["rep_id"].to_list(), board["rank"].to_list(), strict=True))
     return MeetingView(empty=count == 0, currency=currency, agenda=agenda, ranks=_complete(ranks, agenda))
 
 
-# the deal columns the agenda reads of every deal (the plan, forecasts and quality checks have their own
-# inputs): the leaderboard's facts, the stalled deals' stage, and the names of the listed deals
+# the deal columns the agenda reads of the deals it gets (the plan, forecasts, quality checks and the
+# leaderboard have their own inputs): the stalled deals' facts and stage, the listed deals' names
 _DEAL_COLUMNS = ("deal_id", "name", "account_id", "owner_rep_id", "amount", "stage", "status", "created_on",
                  "close_date", "closed_on")
 
