@@ -64,10 +64,7 @@ def compute(store: Any, f: Filters) -> LeaderboardView:
         wanted["previous"] = (prev[0], prev[1], min(f.as_of, prev[1]))
     if how == "to_date":
         wanted["to_date"] = (cut_from, cut_to, min(f.as_of, cut_to))
-    periods = [(a, b) for a, b, _ in wanted.values()]
-    periods += [p for p in (previous_period(a, b) for a, b in periods) if p is not None]
-    deals = leaderboard.DealCounts(store.closed_counts_by_owner_in_scope(scope, periods, cur),
-                                   store.open_counts_by_owner_in_scope(scope, [d for _, _, d in wanted.values()], cur))
+    deals = counted_deals(store, scope, list(wanted.values()), cur)
     out: dict[str, dict[str, pl.DataFrame]] = {"boards": {}, "previous": {}, "to_date": {}}
     for by in BY:
         for name, (start, end, as_of) in wanted.items():
@@ -77,6 +74,16 @@ def compute(store: Any, f: Filters) -> LeaderboardView:
         out["to_date"].setdefault(by, out["previous"][by])
     return LeaderboardView(empty=False, currency=currencies[0] if len(currencies) == 1 else None,
                            boards=out["boards"], previous=out["previous"], to_date=out["to_date"], comparison=how)
+
+
+def counted_deals(store: Any, scope: dict[str, Any], boards: list[tuple[Any, Any, Any]],
+                  cur: Any) -> leaderboard.DealCounts:
+    """The deals counted in DuckDB for boards of (from, to, as_of): closed ones per owner for each
+    board's period and its previous one (the change of rank), open ones per owner at each as_of."""
+    periods = [(a, b) for a, b, _ in boards]
+    periods += [p for p in (previous_period(a, b) for a, b in periods) if p is not None]
+    return leaderboard.DealCounts(store.closed_counts_by_owner_in_scope(scope, periods, cur),
+                                  store.open_counts_by_owner_in_scope(scope, [day for _, _, day in boards], cur))
 
 
 # ------------------------------------------------------------------------------- derived

@@ -11,12 +11,13 @@ from typing import Any
 
 import polars as pl
 
-from metrics import forecast, leaderboard, quality
-from metrics._common import open_stages, previous_period
+from metrics import forecast, quality
+from metrics._common import open_stages
 from metrics.agenda import Agenda, meeting_agenda, meeting_pair
 from ui.filters import Filters
 from ui.views import load, scope_of
 from ui.views.forecast import deal_count_and_currency, forecast_inputs, past_accuracy
+from ui.views.leaderboard import counted_deals
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,7 @@ def compute(store: Any, f: Filters) -> MeetingView:
     del tallies, failing
     # of the deals only the open ones (the stalled deals) and those the lists name (the changed deals,
     # the failing ones): the leaderboard ranks the deals counted per owner, as the Leaderboard page
-    prev = previous_period(f.period_from, f.period_to)
-    board_deals = leaderboard.DealCounts(
-        store.closed_counts_by_owner_in_scope(scope, [(f.period_from, f.period_to)] + ([prev] if prev else []), cur),
-        store.open_counts_by_owner_in_scope(scope, [f.as_of], cur))
+    board_deals = counted_deals(store, scope, [(f.period_from, f.period_to, f.as_of)], cur)
     named = set(change_deals["deal_id"].to_list()) if change_deals is not None else set()
     for _, failed, _, _ in checks.frames.values():
         named.update(failed["deal_id"].to_list())
