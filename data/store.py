@@ -626,6 +626,8 @@ class Store:
         if not set(columns) <= set(known):
             raise ValueError(f"not a deal fact: {sorted(set(columns) - set(known))}")
         cols = ", ".join(f"d.{c}" for c in columns)
+        if with_ids is not None and not open_only:
+            raise ValueError("with_ids adds deals to the open ones: pass open_only=True")
         if not open_only:
             return self._scoped(f"SELECT {cols} FROM ({self._DEALS_IN_SCOPE}) d", scope, cur,
                                 ("teams", "regions", "reps", "products", "segments"))
