@@ -179,17 +179,11 @@ CREATE TABLE IF NOT EXISTS activity_months (
     last_day    DATE
 );
 
--- Derived: every stage-history row with the next entry of the same deal (NULL for its last row):
--- the intervals from which stage_facts (per deal and stage) is built, kept so that an import or undo
--- recomputes only the deals it touches.
-CREATE TABLE IF NOT EXISTS stage_intervals (
-    deal_id    VARCHAR,
-    stage      VARCHAR,
-    entered_at TIMESTAMP,
-    next_at    TIMESTAMP
-);
+-- Was derived (every stage-history row with the next entry of its deal, from which stage_facts was built):
+-- stage_facts is now built from stage_history in one windowed pass, so a file written before keeps no copy.
+DROP TABLE IF EXISTS stage_intervals;
 
--- Derived: one row per deal and stage its history shows, from `stage_intervals`: the first and the
+-- Derived: one row per deal and stage its history shows, from `stage_history`: the first and the
 -- last entry, the days of the stays that ended with a later entry (each clipped at zero, summed)
 -- and how many, and whether the deal's last history row is in this stage (that stay ends when a
 -- won or lost deal closes). Funnels, time in stage and stalled deals read it instead of the rows.

@@ -656,20 +656,21 @@ class Store:
         "LEFT JOIN accounts a ON a.account_id = x.account_id GROUP BY 1, 2, 3"
     )
 
-    _REBUILD_INTERVALS = (
-        "INSERT INTO stage_intervals SELECT deal_id, stage, entered_at, "
-        "lead(entered_at) OVER (PARTITION BY deal_id ORDER BY entered_at, stage) FROM stage_history ORDER BY deal_id, entered_at, stage"
-    )
     _REBUILD_MONTHS = (
         "INSERT INTO activity_months SELECT rep_id, account_id, CASE WHEN account_id IS NULL THEN deal_id END, "
         "CAST(date_trunc('month', CAST(occurred_at AS DATE)) AS DATE) AS m, count(*), max(CAST(occurred_at AS DATE)) "
         "FROM activities GROUP BY 1, 2, 3, 4 ORDER BY m"
     )
+    # stage_facts in one pass over the history: each row with the next entry of its deal (the window), then
+    # per deal and stage (a deal's rows are all in one window partition, so the facts of some deals are
+    # this same statement over their rows only: `_ONLY_TOUCHED`)
     _REBUILD_FACTS = (
         "INSERT INTO stage_facts SELECT deal_id, stage, min(entered_at), max(entered_at), "
         "CAST(coalesce(sum(greatest(CAST(CAST(next_at AS DATE) - CAST(entered_at AS DATE) AS BIGINT), 0)) "
         "  FILTER (next_at IS NOT NULL), 0) AS BIGINT), CAST(count(next_at) AS BIGINT), bool_or(next_at IS NULL) "
-        "FROM stage_intervals GROUP BY deal_id, stage ORDER BY deal_id, stage"
+        "FROM (SELECT deal_id, stage, entered_at, "
+        "  lead(entered_at) OVER (PARTITION BY deal_id ORDER BY entered_at, stage) AS next_at FROM stage_history) "
+        "GROUP BY deal_id, stage ORDER BY deal_id, stage"
     )
     # the open stages of the stored pipeline in order, as `metrics._common.open_stages` numbers them
     # (neither won nor lost, one per name, by position then name); `deal_reach` is built with them
@@ -691,59 +692,53 @@ class Store:
         return (f"INSERT INTO deal_reach SELECT deal_id, hist_idx, CAST({strict} AS BIGINT) FROM ("
                 f"SELECT f.deal_id, max(i.stage_index) AS hist_idx{firsts} FROM stage_facts f "
                 f"LEFT JOIN ({cls._OPEN_STAGES}) i ON i.stage = f.stage GROUP BY f.deal_id) ORDER BY deal_id")
-    # the derived tables and the canonical tables each is computed from (stage_facts after stage_intervals,
-    # deal_reach after stage_facts; deal_reach also from the pipeline, `stages`)
+    # the derived tables and the canonical tables each is computed from (deal_reach and stay_counts after
+    # stage_facts; deal_reach also from the pipeline, `stages`)
     DERIVED_FROM: dict[str, tuple[str, ...]] = {"activity_daily": ("activities", "accounts"),
-                                                "stage_intervals": ("stage_history",),
                                                 "activity_months": ("activities",),
                                                 "stage_facts": ("stage_history",),
                                                 "deal_reach": ("stage_history", "stages"),
                                                 "stay_counts": ("stage_history", "deals")}
     # the derived table each one is computed from, which a rebuild of it therefore follows
-    _DERIVED_AFTER: dict[str, str] = {"stage_facts": "stage_intervals", "deal_reach": "stage_facts",
-                                      "stay_counts": "stage_facts"}
+    _DERIVED_AFTER: dict[str, str] = {"deal_reach": "stage_facts", "stay_counts": "stage_facts"}
     # Incremental rebuild of the stage tables: the deals one batch touches (rows it wrote, rows it replaced),
-    # as the temp table `touched_stage_intervals`, taken while both versions are known: after an import's
+    # as the temp table `touched_stage_facts`, taken while both versions are known: after an import's
     # writes, before an undo's. Every derived row of a deal is a function of that deal's history rows only,
     # so deleting and recomputing those deals gives the rows of a full rebuild. (The activity tables stay
     # whole rebuilds: keyed by (rep, day) and (rep, account, month), a 10% update of 10M activities
     # recomputed that way measured slower than the whole rebuild, 8.1 vs 4.5 s CPU.)
     _TOUCHED: dict[str, tuple[tuple[str, ...], str]] = {
-        "stage_intervals": (("deal_id",), (
-            "CREATE OR REPLACE TEMP TABLE touched_stage_intervals AS "
+        "stage_facts": (("deal_id",), (
+            "CREATE OR REPLACE TEMP TABLE touched_stage_facts AS "
             "SELECT deal_id FROM stage_history WHERE batch_id = $b "
             "UNION SELECT deal_id FROM stage_history_prev WHERE replaced_by = $b")),
     }
-    _TOUCHED["stage_facts"] = _TOUCHED["deal_reach"] = _TOUCHED["stage_intervals"]
+    _TOUCHED["deal_reach"] = _TOUCHED["stage_facts"]
     # the canonical tables whose changed rows `_TOUCHED` notes per derived table (a change of its other
     # sources, e.g. the pipeline for deal_reach, rebuilds it whole)
-    _TOUCHED_FROM: dict[str, tuple[str, ...]] = {"stage_intervals": ("stage_history",), "stage_facts": ("stage_history",),
-                                                 "deal_reach": ("stage_history",)}
+    _TOUCHED_FROM: dict[str, tuple[str, ...]] = {"stage_facts": ("stage_history",), "deal_reach": ("stage_history",)}
     # the touched keys of a derived table, matched against the derived rows (d) ...
     _DELETE_TOUCHED: dict[str, str] = {
-        name: f"DELETE FROM {name} d WHERE EXISTS (SELECT 1 FROM touched_{'stage_intervals' if name in ('stage_facts', 'deal_reach') else name} t "
+        name: f"DELETE FROM {name} d WHERE EXISTS (SELECT 1 FROM touched_stage_facts t "
               f"WHERE {' AND '.join(f't.{k} IS NOT DISTINCT FROM d.{k}' for k in keys)})"
         for name, (keys, _) in _TOUCHED.items()
     }
     # ... and the source rows of the full build restricted to them (same SELECT, a semi-join added)
     _ONLY_TOUCHED: dict[str, tuple[str, str]] = {
-        "stage_intervals": ("FROM stage_history ORDER BY",
-                            "FROM stage_history WHERE deal_id IN (SELECT deal_id FROM touched_stage_intervals) ORDER BY"),
-        "stage_facts": ("FROM stage_intervals GROUP BY",
-                        "FROM stage_intervals WHERE deal_id IN (SELECT deal_id FROM touched_stage_intervals) GROUP BY"),
+        "stage_facts": ("FROM stage_history) GROUP BY",
+                        "FROM stage_history WHERE deal_id IN (SELECT deal_id FROM touched_stage_facts)) GROUP BY"),
         "deal_reach": ("GROUP BY f.deal_id",
-                       "WHERE f.deal_id IN (SELECT deal_id FROM touched_stage_intervals) GROUP BY f.deal_id"),
+                       "WHERE f.deal_id IN (SELECT deal_id FROM touched_stage_facts) GROUP BY f.deal_id"),
     }
 
     _CLEAR_DERIVED: dict[str, str] = {name: f"DELETE FROM {name}" for name in DERIVED_FROM}
-    _DROP_TOUCHED = "DROP TABLE IF EXISTS touched_stage_intervals"
+    _DROP_TOUCHED = "DROP TABLE IF EXISTS touched_stage_facts"
 
     def _full_sql(self, name: str, n: int = 0) -> str:
         if name == "deal_reach":
             return self._rebuild_reach_sql(n)
-        return {"activity_daily": self._REBUILD_DAILY, "stage_intervals": self._REBUILD_INTERVALS,
-                "activity_months": self._REBUILD_MONTHS, "stage_facts": self._REBUILD_FACTS,
-                "stay_counts": self._REBUILD_STAY_COUNTS}[name]
+        return {"activity_daily": self._REBUILD_DAILY, "activity_months": self._REBUILD_MONTHS,
+                "stage_facts": self._REBUILD_FACTS, "stay_counts": self._REBUILD_STAY_COUNTS}[name]
 
     def _incremental_sql(self, name: str, n: int = 0) -> str:
         old, new = self._ONLY_TOUCHED[name]
@@ -777,7 +772,7 @@ class Store:
         (then the temp tables go), the others whole; with `only`, just those tables and the ones
         computed from them."""
         done: set[str] = set()
-        for name, srcs in self.DERIVED_FROM.items():      # stage_facts after stage_intervals, deal_reach after both
+        for name, srcs in self.DERIVED_FROM.items():      # deal_reach and stay_counts after stage_facts
             if not set(changed) & set(srcs):
                 continue
             if only is not None and name not in only and self._DERIVED_AFTER.get(name) not in done:

@@ -1,4 +1,4 @@
-"""The stage tables derived at import (stage_intervals, stage_facts, deal_reach) are rebuilt after an import or
+"""The stage tables derived at import (stage_facts, deal_reach) are rebuilt after an import or
 undo only for the deals the batch touched (the activity tables and stay_counts are rebuilt whole; deal_reach
 also whole when the pipeline changes). Property: after any sequence of imports (some replacing the pipeline),
 re-imports with changed rows, pipeline edits, undo, demo replacement and clear on small generated stores,
@@ -269,4 +269,23 @@ def test_the_first_open_of_an_older_database_builds_only_deal_reach(tmp_path):
     cur = store.cursor()
     assert cur.execute("SELECT deal_id, hist_idx, strict_idx FROM deal_reach").fetchall() == [("D1", 2, 2)]
     assert cur.execute("SELECT count(*) FROM stage_facts WHERE mid_n = -1").fetchone()[0] == 3
+    store.close()
+
+
+def test_an_older_databases_stage_intervals_go_at_its_first_open(tmp_path):
+    """stage_facts is built straight from the history; a file written when the intervals were kept as a
+    derived table of their own loses that copy on its first writable open, its facts unchanged."""
+    path = tmp_path / "old.duckdb"
+    store = Store(path)
+    hist = [{"deal_id": "D1", "stage": s, "entered_at": t, "inferred": False} for s, t in zip(STAGES[:3], TIMES[3:6])]
+    store.apply_import(ImportWrite(kind="stage_history", file_name=None, sha256=None, rows=_rows("stage_history", hist)))
+    cur = store.cursor()
+    facts = cur.execute("SELECT * FROM stage_facts ORDER BY first_at").fetchall()
+    assert [f[1] for f in facts] == STAGES[:3]
+    cur.execute("CREATE TABLE stage_intervals AS SELECT deal_id, stage, entered_at, entered_at AS next_at FROM stage_history")
+    store.close()
+    store = Store(path)
+    cur = store.cursor()
+    assert cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'stage_intervals'").fetchone()[0] == 0
+    assert cur.execute("SELECT * FROM stage_facts ORDER BY first_at").fetchall() == facts
     store.close()

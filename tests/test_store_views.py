@@ -239,7 +239,7 @@ def _stays_match(store: Store) -> None:
     _same(store.stage_reach_in_scope({}, idx), funnel.stage_reach(store.stage_history_in_scope({}), stages), ["deal_id"])
 
 
-def test_stage_intervals_are_rebuilt_after_import_undo_and_clear(tmp_path):
+def test_stage_facts_are_rebuilt_after_import_undo_and_clear(tmp_path):
     store = Store(tmp_path / "intervals.duckdb")
     load_demo(store, as_of=AS_OF)
     _stays_match(store)
@@ -251,7 +251,7 @@ def test_stage_intervals_are_rebuilt_after_import_undo_and_clear(tmp_path):
     store.undo(batch)
     _stays_match(store)
     store.clear_all()
-    assert store.cursor().execute("SELECT count(*) FROM stage_intervals").fetchone()[0] == 0
+    assert store.cursor().execute("SELECT count(*) FROM stage_facts").fetchone()[0] == 0
     store.close()
 
 
@@ -267,8 +267,6 @@ def test_derived_tables_are_filled_for_a_database_written_before_them(tmp_path):
     store.close()
     store = Store(path)
     assert store.activity_daily_in_scope({})["activities"].to_list() == [1]
-    rows = store.cursor().execute("SELECT stage, next_at FROM stage_intervals ORDER BY entered_at").fetchall()
-    assert [r[0] for r in rows] == ["Lead", "Demo"] and rows[1][1] is None and rows[0][1] is not None
     facts = store.cursor().execute("SELECT stage, mid_days, mid_n, is_last FROM stage_facts ORDER BY first_at").fetchall()
     assert facts == [("Lead", 2, 1, False), ("Demo", 0, 0, True)]
     store.close()
