@@ -1350,10 +1350,11 @@ class Store:
         return f"CASE WHEN {status} = 'won' THEN $last ELSE coalesce(greatest({hist}, c.stage_index), 0) END"
 
     @staticmethod
-    def _age_bucket_sql(deal: str, edges: list[int]) -> str:
-        """`metrics.forecast._age_bucket` of the days from creation to close of the row `deal`: how many
-        of the sorted `edges` (bound as $e0, $e1, ...) they reach, minus one; -1 without a day."""
-        age = f"datediff('day', {deal}.created_on, coalesce({deal}.closed_on, {deal}.close_date))"
+    def _age_bucket_sql(deal: str, edges: list[int], until: str | None = None) -> str:
+        """`metrics.forecast.age_bucket` of the days from creation to close of the row `deal` (or to the
+        day `until`): how many of the sorted `edges` (bound as $e0, $e1, ...) they reach, minus one; -1
+        without a day."""
+        age = f"datediff('day', {deal}.created_on, {until or f'coalesce({deal}.closed_on, {deal}.close_date)'})"
         return (f"CASE WHEN {age} IS NULL THEN -1 ELSE "
                 + " + ".join(f"CAST({age} >= $e{k} AS INTEGER)" for k in range(len(edges))) + " - 1 END")
 
@@ -1397,7 +1398,8 @@ class Store:
           open ones (created by then or undated) expected to close in it, and won ones closed from
           `period_from` (or `trailing_days` before the snapshot, if earlier) up to the snapshot — with
           their stage history's reach by that day (`metrics.changes.history_reach_by_day`, from
-          `stage_facts`: a stage was entered by a day when its first entry was);
+          `stage_facts`: a stage was entered by a day when its first entry was), summed as
+          `metrics.changes.summed_reads` sums them (at 1M deals about a hundred rows a date instead of every deal);
         - snapshot_date, max_idx, bucket, deals, won: the closed deals at each snapshot counted as
           `metrics.forecast.historical_training` counts them (furthest stage reached by that day,
           age bucket at close by `age_edges`).
@@ -1434,7 +1436,11 @@ class Store:
             sql = self._snapshot_forecast_sql(scope, len(dates), edges, stored, gaps=True)
             more = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params | {"gaps": gaps.sort().to_list()}))
             out = pl.concat([out, more], how="vertical_relaxed")
-        at = out.filter((pl.col("kind") == "row") & pl.col("deal_id").is_not_null()).select(list(deal_schema)).cast(deal_schema)
+        # a group of won deals read is split by the training counts' keys (furthest stage, age bucket): summed again
+        at = (out.filter((pl.col("kind") == "row") & pl.col("deal_id").is_not_null())
+              .group_by("snapshot_date", "status", "stage", "hist_idx", "r_bucket", "closed_on")
+              .agg(pl.col("deal_id").min(), pl.col("amount").sum(), pl.col("created_on").min(), pl.col("close_date").min())
+              .select(list(deal_schema)).cast(deal_schema).sort("snapshot_date", "deal_id"))
         trained = (out.filter((pl.col("kind") == "row") & pl.col("max_idx").is_not_null())
                    .group_by("snapshot_date", "max_idx", "bucket")
                    .agg(pl.col("deals").sum(), pl.col("won").sum()).select(list(count_schema)).cast(count_schema))
@@ -1443,10 +1449,12 @@ class Store:
     def _snapshot_forecast_sql(self, scope: dict[str, Any], n_dates: int, edges: list[int], stored: bool,
                                gaps: bool = False) -> str:
         """The statement of `snapshot_forecast_inputs_in_scope` over the dates $d0, $d1, ... (their
-        reach columns r0, r1, ... are generated names): rows of kind 'row', per date, deal_id (set for
-        a deal the forecasts read, with its columns; else NULL), furthest stage and age bucket (NULL
-        for open rows): the closed deals, the won ones, and `shown`: the rows of deals the deals table
-        has closed by then; and of kind 'ended' (per date, `shown`: the deals in scope closed by then).
+        reach columns r0, r1, ... are generated names): rows of kind 'row', per date, group of deals the
+        forecasts read (`metrics.changes.summed_reads`' groups: status, then stage, hist_idx and age
+        bucket r_bucket of open ones, close day closed_on of won ones; deal_id and the other columns
+        set as there, NULL for the deals not read), furthest stage and age bucket (NULL for open rows):
+        the closed deals, the won ones, and `shown`: the rows of deals the deals table has closed by then;
+        and of kind 'ended' (per date, `shown`: the deals in scope closed by then).
         With `gaps`, the same 'row' rows of the closed deals the dates $gaps do not show. `stored`: the
         stage numbering is the stored pipeline's (`_reach_stored`), so the derived `deal_reach` holds
         each deal's reach by today."""
@@ -1520,22 +1528,31 @@ class Store:
         read = (f"(x.status = 'open' AND (x.created_on IS NULL OR x.created_on <= x.day) "
                 f"AND x.close_date BETWEEN CAST($pf AS DATE) AND CAST($before AS DATE)) OR (x.status = 'won' "
                 f"AND coalesce(x.closed_on, x.close_date) >= least(CAST($pf AS DATE), x.day - CAST($trail AS INTEGER) + 1))")
+        # the deals the forecasts read are summed as `metrics.changes.summed_reads` sums them: the open ones
+        # by stage, reach and age bucket that day (r_bucket), the won ones by close day (r_day)
+        live = f"({read}) AND x.status = 'open'"
+        open_bucket = f"greatest({self._age_bucket_sql('x', edges, until='x.day')}, 0)"
         sql = (
             f"{head}"
-            f"SELECT 'row' AS kind, day AS snapshot_date, read_id AS deal_id, any_value(stage) AS stage, "
-            f"  any_value(status) AS status, any_value(amount) AS amount, any_value(created_on) AS created_on, "
-            f"  any_value(close_date) AS close_date, any_value(closed_on) AS closed_on, any_value(hist_idx) AS hist_idx, "
-            f"  max_idx, bucket, count(*) FILTER (status IN ('won', 'lost')) AS deals, "
+            f"SELECT 'row' AS kind, day AS snapshot_date, min(deal_id) FILTER (r_status IS NOT NULL) AS deal_id, "
+            f"  r_stage AS stage, r_status AS status, sum(amount) FILTER (r_status IS NOT NULL) AS amount, "
+            f"  min(created_on) FILTER (r_bucket IS NOT NULL) AS created_on, "
+            f"  coalesce(r_day, min(close_date) FILTER (r_bucket IS NOT NULL)) AS close_date, r_day AS closed_on, "
+            f"  r_hist AS hist_idx, r_bucket, max_idx, bucket, count(*) FILTER (status IN ('won', 'lost')) AS deals, "
             f"  count(*) FILTER (status = 'won') AS won, count(*) FILTER (closed_before) AS shown "
-            f"  FROM (SELECT x.*, CASE WHEN {read} THEN x.deal_id END AS read_id, "
+            f"  FROM (SELECT x.*, CASE WHEN {read} THEN x.status END AS r_status, "
+            f"  CASE WHEN {live} THEN x.stage END AS r_stage, CASE WHEN {live} THEN x.hist_idx END AS r_hist, "
+            f"  CASE WHEN {live} THEN {open_bucket} END AS r_bucket, "
+            f"  CASE WHEN ({read}) AND x.status <> 'open' THEN coalesce(x.closed_on, x.close_date) END AS r_day, "
             f"  CASE WHEN {closed} THEN {self._max_idx_sql('x.status', 'x.hist_idx')} END AS max_idx, "
             f"  CASE WHEN {closed} THEN {self._age_bucket_sql('x', edges)} END AS bucket "
-            f"  FROM x LEFT JOIN stage_idx c ON c.stage = x.stage) GROUP BY day, read_id, max_idx, bucket"
+            f"  FROM x LEFT JOIN stage_idx c ON c.stage = x.stage) "
+            f"GROUP BY day, r_status, r_stage, r_hist, r_bucket, r_day, max_idx, bucket"
         )
         if not gaps:
             # per date, the deals in scope closed by then
             sql += (f" UNION ALL SELECT 'ended', g.day, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-                    f"NULL, NULL, sum(e.k) FROM (SELECT unnest([{', '.join(f'CAST($d{k} AS DATE)' for k in range(n_dates))}]) AS day) g "
+                    f"NULL, NULL, NULL, sum(e.k) FROM (SELECT unnest([{', '.join(f'CAST($d{k} AS DATE)' for k in range(n_dates))}]) AS day) g "
                     f"JOIN (SELECT coalesce(t_closed, t_close) AS e, count(*) AS k FROM t WHERE t_status IN ('won', 'lost') "
                     f"GROUP BY 1) e ON e.e <= g.day GROUP BY g.day")
         return sql

@@ -45,6 +45,7 @@ from metrics._common import (
     OPEN,
     WON,
     close_day,
+    days_between,
     open_stages,
     ratio,
     same_as_next,
@@ -52,7 +53,7 @@ from metrics._common import (
     total_target,
     within,
 )
-from metrics.forecast import forecast_historical, forecast_run_rate, forecast_weighted
+from metrics.forecast import AGE_EDGES, age_bucket, forecast_historical, forecast_run_rate, forecast_weighted
 from metrics.schema import conform
 
 BARS: tuple[str, ...] = (
@@ -659,6 +660,40 @@ _FORECAST_COLS = ("deal_id", "owner_rep_id", "product", "amount", "currency", "s
                   "close_date", "closed_on", "probability")
 
 
+def summed_reads(at: pl.DataFrame, *, age_edges: Sequence[int] = AGE_EDGES) -> pl.DataFrame:
+    """The summed reads are the deals past forecasts read, summed over the deals those forecasts
+    treat alike: per snapshot date, the open deals by stage, history reach and age bucket that day,
+    and the won deals by close day.
+
+    `at`: the rows `forecast_accuracy` reads (snapshot_date, deal_id, stage, status, amount,
+    created_on, close_date, closed_on, hist_idx), only those: open deals created by their date (or
+    undated) expected to close in the period, won ones. Each group becomes one row with the amounts summed
+    (0 without any) and the smallest deal_id, created_on and close_date of its deals: every one
+    gives the group's age bucket and period. A won group carries its close day as closed_on and
+    close_date, and no stage, reach or creation day. Every point forecast is a sum over deals of the amount times
+    a rate the group shares, so `forecast_accuracy` gives the same on these rows. Same columns as
+    `at`; sorted by snapshot_date, deal_id.
+    """
+    edges = sorted(set(age_edges) | {0})
+    is_open = pl.col("status") == OPEN
+    age = days_between(pl.col("created_on"), pl.col("snapshot_date"))
+    keyed = at.with_columns(
+        pl.when(is_open).then(pl.col("stage")).alias("stage"),
+        pl.when(is_open).then(pl.col("hist_idx")).alias("hist_idx"),
+        pl.when(is_open).then(age_bucket(age, edges).clip(lower_bound=0)).alias("_bucket"),
+        pl.when(~is_open).then(close_day()).alias("_day"),
+    )
+    summed = keyed.group_by("snapshot_date", "status", "stage", "hist_idx", "_bucket", "_day").agg(
+        pl.col("deal_id").min(), pl.col("amount").sum(), pl.col("created_on").min(), pl.col("close_date").min(),
+    )
+    return summed.select(
+        "snapshot_date", "deal_id", "stage", "status", "amount",
+        pl.when(is_open).then(pl.col("created_on")).alias("created_on"),
+        pl.coalesce("_day", "close_date").alias("close_date"),
+        pl.col("_day").alias("closed_on"), "hist_idx",
+    ).cast(at.schema).sort("snapshot_date", "deal_id")
+
+
 def history_reach_by_day(stage_history: pl.DataFrame, stages: pl.DataFrame, days: Sequence[date]) -> pl.DataFrame:
     """The history reach of a deal at a day is the furthest open stage its stage history shows it
     in by that day: `metrics.funnel.history_reach` of the rows entered on or before the day (by date).
@@ -707,7 +742,8 @@ def forecast_accuracy(
     `stage_history`: `days` (the snapshot dates), `at` (the rows of `deals_at_snapshot` at each of
     them the forecasts read — open deals expected to close in the period, won deals closed in it or
     in the run-rate's trailing window — with snapshot_date and their `hist_idx` by that day) and
-    `trained` (`metrics.forecast.historical_training` at each: snapshot_date and its columns).
+    `trained` (`metrics.forecast.historical_training` at each: snapshot_date and its columns). The rows
+    of `at` may be `summed_reads` (the same result: only the point forecasts are compared).
 
     Columns: snapshot_date, method, forecast, actual, error (forecast − actual), abs_pct_error
     (|error| / actual; null when nothing was won). Sorted by snapshot_date, method.

@@ -455,7 +455,9 @@ def forecast_weighted(
     return _finish(won, estimate, keys, "weighted", z)
 
 
-def _age_bucket(age: pl.Expr, edges: Sequence[int]) -> pl.Expr:
+def age_bucket(age: pl.Expr, edges: Sequence[int]) -> pl.Expr:
+    """The age bucket of a deal is how many of the sorted `edges` (0 among them) its age in days
+    reaches, minus one: -1 for a negative or missing age (the historical forecast's buckets)."""
     return pl.sum_horizontal([(age >= e).cast(pl.Int64) for e in edges]) - 1
 
 
@@ -484,7 +486,7 @@ def historical_training(
     closed = closed_in(prepare_deals(deals, currency), None, as_of)
     return furthest_stage(closed, stage_history, stages, reach=reach).group_by(
         pl.col("max_idx").cast(pl.Int64),
-        _age_bucket(days_between(pl.col("created_on"), pl.col("_close_day")), edges).alias("bucket"),
+        age_bucket(days_between(pl.col("created_on"), pl.col("_close_day")), edges).alias("bucket"),
     ).agg(pl.len().cast(pl.Int64).alias("deals"), (pl.col("status") == WON).sum().cast(pl.Int64).alias("won"))
 
 
@@ -550,7 +552,7 @@ def forecast_historical(
     rest = furthest_stage(_rest(prepared, as_of, period_from, period_to), stage_history, stages, reach=reach)
     age = days_between(pl.col("created_on"), pl.lit(as_of))
     rest = (
-        rest.with_columns(_age_bucket(age, edges).clip(lower_bound=0).alias("bucket"))
+        rest.with_columns(age_bucket(age, edges).clip(lower_bound=0).alias("bucket"))
         .join(cell, left_on=["max_idx", "bucket"], right_on=["stage_index", "bucket"], how="left")
         .join(stage_rate, left_on="max_idx", right_on="stage_index", how="left")
         .join(idx.select("stage_index", pl.col("probability").alias("_prior")), left_on="max_idx",

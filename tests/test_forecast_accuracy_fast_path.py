@@ -55,6 +55,7 @@ def _pieces_match(store: Store, scope: dict, p_from: date, p_to: date, as_of: da
     days, at, trained = _inputs(store, scope, p_from, p_to, as_of)
     assert days == [d for d in changes.snapshot_dates(snaps) if d < end]
     reaches = changes.history_reach_by_day(store.stage_history_in_scope(scope), stages, days)
+    read = []
     for day in days:
         then = changes.deals_at_snapshot(deals, snaps, day)
         reach = reaches.filter(pl.col("snapshot_date") == day).select("deal_id", "hist_idx")
@@ -68,10 +69,13 @@ def _pieces_match(store: Store, scope: dict, p_from: date, p_to: date, as_of: da
                 & pl.col("close_date").is_between(p_from, end))
         won = (pl.col("status") == WON) & closed.is_between(min(p_from, day - timedelta(days=forecast.TRAILING_DAYS - 1)),
                                                             day)
-        want = then.filter(live | won).join(reach, on="deal_id", how="left").select(
-            "deal_id", "stage", "status", "amount", "created_on", "close_date", "closed_on", "hist_idx")
-        got = at.filter(pl.col("snapshot_date") == day).drop("snapshot_date")
-        assert_frame_equal(got.sort("deal_id"), want.sort("deal_id"))
+        read.append(then.filter(live | won).join(reach, on="deal_id", how="left").select(
+            pl.lit(day).alias("snapshot_date"), "deal_id", "stage", "status", "amount", "created_on", "close_date",
+            "closed_on", "hist_idx"))
+    # the deals read, summed as the forecasts treat them alike (amounts: up to their order)
+    want = changes.summed_reads(pl.concat(read, how="vertical").cast(at.schema) if read else at.clear())
+    assert_frame_equal(at, want, **EXACT)
+    assert not at.select("snapshot_date", "deal_id").is_duplicated().any()   # each group named by one of its deals
     return len(days)
 
 

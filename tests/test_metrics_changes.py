@@ -7,10 +7,11 @@ window (Apr 1 – Jun 30) and deals that each play one part (named in the commen
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -354,6 +355,82 @@ def test_forecast_accuracy_needs_a_started_period():
     acc = changes.forecast_accuracy(ACC_DEALS, empty("stage_history"), STAGES, _acc_snaps(), as_of=date(2024, 3, 1),
                                     **Q2)
     assert acc.height == 0 and changes.best_method(acc) == "weighted"
+
+
+def _read(day, deal_id, status, stage, amount, created, close, closed, hist):
+    return {"snapshot_date": day, "deal_id": deal_id, "stage": stage, "status": status, "amount": amount,
+            "created_on": created, "close_date": close, "closed_on": closed, "hist_idx": hist}
+
+
+READ_SCHEMA = {"snapshot_date": pl.Date, "deal_id": pl.String, "stage": pl.String, "status": pl.String,
+               "amount": pl.Float64, "created_on": pl.Date, "close_date": pl.Date, "closed_on": pl.Date,
+               "hist_idx": pl.Int64}
+
+
+def test_summed_reads_sum_the_deals_forecasts_treat_alike():
+    d = date(2024, 5, 1)
+    at = pl.DataFrame([
+        # open, Prop, reach 1, aged 0-29 days on May 1 (10 and 25 days; undated counts as new): one row
+        _read(d, "o3", "open", "Prop", 100.0, date(2024, 4, 21), date(2024, 6, 1), None, 1),
+        _read(d, "o1", "open", "Prop", 200.0, date(2024, 4, 6), date(2024, 5, 20), None, 1),
+        _read(d, "o2", "open", "Prop", None, None, date(2024, 6, 9), None, 1),
+        # 30-89 days old (61): its own row; another reach: its own row
+        _read(d, "o4", "open", "Prop", 50.0, date(2024, 3, 1), date(2024, 6, 1), None, 1),
+        _read(d, "o5", "open", "Prop", 70.0, date(2024, 4, 30), date(2024, 6, 1), None, None),
+        # won: by close day (closed_on, else close_date), whatever their stage or age
+        _read(d, "w2", "won", "Won", 300.0, date(2023, 1, 1), date(2024, 4, 2), date(2024, 4, 10), 3),
+        _read(d, "w1", "won", "Won", 400.0, date(2024, 4, 1), date(2024, 4, 10), None, None),
+        _read(d, "w3", "won", "Won", 10.0, None, date(2024, 4, 11), date(2024, 4, 11), None),
+        # the next snapshot is summed apart
+        _read(date(2024, 5, 8), "o1", "open", "Prop", 200.0, date(2024, 4, 6), date(2024, 5, 20), None, 1),
+    ], schema=READ_SCHEMA)
+    out = changes.summed_reads(at)
+    assert_data(out, {
+        "snapshot_date": [d] * 5 + [date(2024, 5, 8)],
+        "deal_id": ["o1", "o4", "o5", "w1", "w3", "o1"],
+        "status": ["open", "open", "open", "won", "won", "open"],
+        "stage": ["Prop", "Prop", "Prop", None, None, "Prop"],
+        "amount": [300.0, 50.0, 70.0, 700.0, 10.0, 200.0],
+        "created_on": [date(2024, 4, 6), date(2024, 3, 1), date(2024, 4, 30), None, None, date(2024, 4, 6)],
+        "close_date": [date(2024, 5, 20), date(2024, 6, 1), date(2024, 6, 1), date(2024, 4, 10), date(2024, 4, 11),
+                       date(2024, 5, 20)],
+        "closed_on": [None, None, None, date(2024, 4, 10), date(2024, 4, 11), None],
+        "hist_idx": [1, 1, None, None, None, 1],
+    })
+    assert out.schema == at.schema
+
+
+def test_forecast_accuracy_is_the_same_on_summed_reads(demo):
+    """Every method's forecast at every snapshot, from the deals read one by one and summed."""
+    q4 = {"period_from": date(2026, 10, 1), "period_to": date(2026, 12, 31)}
+    deals, as_of = demo.deals, date(2026, 11, 22)
+    days = [d for d in changes.snapshot_dates(demo.snapshots) if d < as_of]
+    reaches = changes.history_reach_by_day(demo.stage_history, demo.stages, days)
+    created, closed = pl.col("created_on"), pl.coalesce("closed_on", "close_date")
+
+    def read(day: date) -> pl.Expr:   # open by then, expected to close in the period; won in it or the trailing window
+        live = ((pl.col("status") == "open") & (created.is_null() | (created <= day))
+                & pl.col("close_date").is_between(q4["period_from"], as_of))
+        return live | ((pl.col("status") == "won") & closed.is_between(min(q4["period_from"], day - timedelta(days=89)), day))
+
+    at = pl.concat([
+        changes.deals_at_snapshot(deals, demo.snapshots, day).filter(read(day))
+        .join(reaches.filter(pl.col("snapshot_date") == day).drop("snapshot_date"), on="deal_id", how="left")
+        .select(pl.lit(day).alias("snapshot_date"), *[c for c in READ_SCHEMA if c != "snapshot_date"])
+        for day in days]).cast(READ_SCHEMA)
+    from metrics import forecast
+    trained = pl.concat([
+        forecast.historical_training(changes.deals_at_snapshot(deals, demo.snapshots, day), demo.stage_history,
+                                     demo.stages, as_of=day).select(pl.lit(day).alias("snapshot_date"), pl.all())
+        for day in days])
+    summed = changes.summed_reads(at)
+    assert summed.height < at.height / 10
+    one_by_one = changes.forecast_accuracy(deals, None, demo.stages, None, as_of=as_of, days=days, at=at,
+                                           trained=trained, **q4)
+    assert one_by_one.height == 3 * len(days)
+    assert_frame_equal(changes.forecast_accuracy(deals, None, demo.stages, None, as_of=as_of, days=days, at=summed,
+                                                 trained=trained, **q4), one_by_one,
+                       check_exact=False, rel_tol=1e-12, abs_tol=1e-6)
 
 
 # ------------------------------------------------------------------------------ the property
