@@ -732,7 +732,8 @@ class Store:
     }
 
     _CLEAR_DERIVED: dict[str, str] = {name: f"DELETE FROM {name}" for name in DERIVED_FROM}
-    _DROP_TOUCHED = "DROP TABLE IF EXISTS touched_stage_facts"
+    _DROP_TOUCHED: tuple[str, ...] = tuple(f"DROP TABLE IF EXISTS touched_{t}" for t in (
+        "stage_facts", "stay_deals", "stay_delta", "stay_keys"))
 
     def _full_sql(self, name: str, n: int = 0) -> str:
         if name == "deal_reach":
@@ -748,12 +749,24 @@ class Store:
         return full.replace(old, new)
 
     def _touched_keys(self, cur: duckdb.DuckDBPyConnection, batch_id: int,
-                      changed: tuple[str, ...] = FACT_TABLES) -> frozenset[str]:
+                      changed: tuple[str, ...] = FACT_TABLES, written: bool = True) -> frozenset[str]:
         """Note the keys batch `batch_id` touches in each derived table computed from the `changed` tables
-        (temp tables `touched_*`); returns the derived tables that can be rebuilt incrementally: those
-        holding rows (an empty one is built whole, which is then the faster way)."""
+        (temp tables `touched_*`; for stay_counts also the touched deals' counts as they are before the batch:
+        `written` says whether its writes are done, as after an import's, or not, as before an undo's);
+        returns the derived tables that can be rebuilt incrementally: those holding rows (an empty one is
+        built whole, which is then the faster way)."""
         done: set[str] = set()
         for name, srcs in self.DERIVED_FROM.items():
+            if name == "stay_counts":
+                if set(changed) & set(srcs) and _one(cur, "SELECT EXISTS (SELECT 1 FROM stay_counts)")[0]:
+                    cur.execute(self._STAY_TOUCHED, {"b": batch_id})
+                    touched, deals = _one(cur, "SELECT (SELECT count(*) FROM touched_stay_deals), (SELECT count(*) FROM deals)")
+                    if touched <= self.STAY_INCREMENTAL_SHARE * deals:
+                        cur.execute(self._STAY_BEFORE[written], {"b": batch_id} if written else None)
+                        done.add(name)
+                    else:
+                        cur.execute("DROP TABLE touched_stay_deals")
+                continue
             if name not in self._TOUCHED or not set(changed) & set(srcs) or set(changed) & set(srcs) - set(self._TOUCHED_FROM[name]):
                 continue
             if not _one(cur, f"SELECT EXISTS (SELECT 1 FROM {name})")[0]:
@@ -783,6 +796,10 @@ class Store:
             if name == "deal_reach":                      # numbered by the stored pipeline's open stages
                 n = _one(cur, f"SELECT count(*) FROM ({self._OPEN_STAGES})")[0]
                 params = {f"s{k}": k for k in range(n)} | ({"n": n} if n else {})
+            if name == "stay_counts" and name in incremental:   # corrected by the touched deals (after stage_facts)
+                for sql in self._STAY_AFTER:
+                    cur.execute(sql)
+                continue
             if name in incremental:
                 cur.execute(self._DELETE_TOUCHED[name])
                 sql = self._incremental_sql(name, n)
@@ -791,7 +808,8 @@ class Store:
                 sql = self._full_sql(name, n)
             cur.execute(sql, params) if params else cur.execute(sql)
         if incremental:
-            cur.execute(self._DROP_TOUCHED)
+            for sql in self._DROP_TOUCHED:
+                cur.execute(sql)
 
     def _init_derived(self) -> None:
         """Fill the derived tables of a database written before they existed."""
@@ -1122,6 +1140,44 @@ class Store:
         f"CAST(count(*) AS BIGINT) FROM stage_facts f JOIN (SELECT deal_id, owner_rep_id, status, "
         f"coalesce(closed_on, close_date) AS close_day FROM deals) d ON d.deal_id = f.deal_id "
         f"WHERE {_STAY_KEPT} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )
+    # stay_counts after an import or undo, without the whole rebuild: a count over deals, so (unlike the keyed
+    # stage tables) it is not recomputed per key but corrected by the deals the batch touches (its and the
+    # replaced rows, of the history and of the deals; temp table `touched_stay_deals`): their counts before
+    # the change taken off (`touched_stay_delta`, noted by `_touched_keys` while stage_facts is as before;
+    # the deals as before: after an import's writes, its rows give way to those they replaced, before an
+    # undo's as stored), their counts after it added, and each changed count's row rewritten (none at 0).
+    # Beyond this share of the deals touched, the correction (two passes over the touched deals' facts) costs
+    # more than the whole rebuild (1m, a deals re-import changing 10% of 1M deals: 0.65 vs 1.06 s CPU; 50%:
+    # 2.0 vs 1.1 s), so stay_counts is rebuilt whole.
+    STAY_INCREMENTAL_SHARE = 0.2
+    _STAY_TOUCHED = (
+        "CREATE OR REPLACE TEMP TABLE touched_stay_deals AS "
+        "SELECT deal_id FROM stage_history WHERE batch_id = $b UNION SELECT deal_id FROM stage_history_prev "
+        "WHERE replaced_by = $b UNION SELECT deal_id FROM deals WHERE batch_id = $b "
+        "UNION SELECT deal_id FROM deals_prev WHERE replaced_by = $b"
+    )
+    _STAY_D = "deal_id, owner_rep_id, status, coalesce(closed_on, close_date) AS close_day"
+    _IN_TOUCHED = "deal_id IN (SELECT deal_id FROM touched_stay_deals)"
+    _STAY_OF_TOUCHED = (f" SELECT d.owner_rep_id, f.stage, CAST({_STAY_DAYS} AS BIGINT) AS days, CAST(%s AS BIGINT) AS deals "
+                        f"FROM stage_facts f JOIN (%s) d ON d.deal_id = f.deal_id "
+                        f"WHERE f.{_IN_TOUCHED} AND ({_STAY_KEPT}) GROUP BY 1, 2, 3")
+    _STAY_BEFORE: dict[bool, str] = {   # by whether the batch's writes are done (an import) or not (an undo)
+        True: "CREATE OR REPLACE TEMP TABLE touched_stay_delta AS" + _STAY_OF_TOUCHED % (
+            "-count(*)", f"SELECT {_STAY_D} FROM deals WHERE batch_id IS DISTINCT FROM $b AND {_IN_TOUCHED} "
+                         f"UNION ALL SELECT {_STAY_D} FROM deals_prev WHERE replaced_by = $b"),
+        False: "CREATE OR REPLACE TEMP TABLE touched_stay_delta AS" + _STAY_OF_TOUCHED % (
+            "-count(*)", f"SELECT {_STAY_D} FROM deals WHERE {_IN_TOUCHED}"),
+    }
+    _SAME_STAY = ("s.owner_rep_id IS NOT DISTINCT FROM k.owner_rep_id AND s.stage IS NOT DISTINCT FROM k.stage "
+                  "AND s.days IS NOT DISTINCT FROM k.days")
+    _STAY_AFTER: tuple[str, ...] = (
+        "INSERT INTO touched_stay_delta" + _STAY_OF_TOUCHED % ("count(*)", f"SELECT {_STAY_D} FROM deals WHERE {_IN_TOUCHED}"),
+        "CREATE OR REPLACE TEMP TABLE touched_stay_keys AS SELECT owner_rep_id, stage, days, CAST(sum(deals) AS BIGINT) "
+        "AS deals FROM touched_stay_delta GROUP BY 1, 2, 3 HAVING sum(deals) <> 0",
+        f"UPDATE stay_counts s SET deals = s.deals + k.deals FROM touched_stay_keys k WHERE {_SAME_STAY}",
+        f"INSERT INTO stay_counts SELECT * FROM touched_stay_keys k WHERE NOT EXISTS (SELECT 1 FROM stay_counts s WHERE {_SAME_STAY})",
+        "DELETE FROM stay_counts WHERE deals = 0",
     )
     # the funnel's cohort (`metrics._common.deals_in_scope`, closed_and_open): deals won or lost in
     # the period (all time: every one), plus the deals open at $as_of
@@ -2305,7 +2361,7 @@ class Store:
             cur.execute("BEGIN TRANSACTION")
             try:
                 changed = FACT_TABLES + (("stages",) if row.get("stages_changed") else ())
-                incremental = self._touched_keys(cur, batch_id, changed)     # before the batch's rows go
+                incremental = self._touched_keys(cur, batch_id, changed, written=False)   # before the batch's rows go
                 for name in FACT_TABLES:
                     cur.execute(SQL[name]["undo_delete"], [batch_id])
                     cur.execute(SQL[name]["undo_restore"], [batch_id])

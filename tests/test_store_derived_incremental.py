@@ -1,6 +1,6 @@
 """The stage tables derived at import (stage_facts, deal_reach) are rebuilt after an import or
-undo only for the deals the batch touched (the activity tables and stay_counts are rebuilt whole; deal_reach
-also whole when the pipeline changes). Property: after any sequence of imports (some replacing the pipeline),
+undo only for the deals the batch touched, and stay_counts is corrected by those deals' counts before and
+after (the activity tables are rebuilt whole; deal_reach also whole when the pipeline changes). Property: after any sequence of imports (some replacing the pipeline),
 re-imports with changed rows, pipeline edits, undo, demo replacement and clear on small generated stores,
 every derived table holds exactly the rows a full rebuild gives (compared as multisets), deal_reach is the
 history reach of `metrics.funnel.history_reach` under the stored pipeline, and the completed stays read
@@ -161,6 +161,69 @@ def test_incremental_rebuild_equals_full_rebuild(store, ops):
         _stays_are_the_definition(store)
     tmp = store.cursor().execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'touched_%'").fetchone()[0]
     assert tmp == 0                               # the key tables do not outlive their transaction's work
+
+
+# deals and their history changing together (owners, status, close days, later and replaced entries), undone
+# in any order: every step's stay_counts correction (the deals it touches, before and after) is exercised
+stays_op = st.one_of(
+    st.tuples(st.just("stage_history"), st.lists(history_row, min_size=2, max_size=10), st.sampled_from(["", "", "demo"])),
+    st.tuples(st.just("deals"), st.lists(deal_row, min_size=1, max_size=5), st.sampled_from(["", "", "demo"])),
+    st.tuples(st.just("undo"), st.integers(-2, 8), st.just("")),     # -1, -2: the latest batches
+    st.tuples(st.just("undo"), st.just(-1), st.just("")),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(stays_op, min_size=2, max_size=12))
+def test_stay_counts_corrected_by_the_touched_deals_equal_a_full_rebuild(store, ops, monkeypatch):
+    monkeypatch.setattr(store, "STAY_INCREMENTAL_SHARE", 1.0)   # corrected however many of the few deals change
+    store.clear_all()
+    batches: list[int] = []
+    for kind, arg, flag in ops:
+        _apply(store, batches, kind, arg, flag)
+        cur = store.cursor()
+        assert _derived(cur)["stay_counts"] == _full_rebuild(store)["stay_counts"], (kind, arg, flag)
+        assert cur.execute("SELECT count(*) FROM stay_counts WHERE deals <= 0").fetchone()[0] == 0
+    _stays_are_the_definition(store)
+
+
+def test_a_deals_reimport_and_its_undo_correct_stay_counts_without_a_rebuild(tmp_path):
+    """After the first build, stay_counts is corrected by the deals a batch touches: a marker row that
+    only a whole rebuild removes stays through a deals re-import (owner, status and close day changed),
+    a history import and their undo, and the other rows are those of the full rebuild."""
+    store = Store(tmp_path / "s.duckdb")
+    store.STAY_INCREMENTAL_SHARE = 0.5              # up to half of the deals: here one of three deals changes
+    hist = [{"deal_id": d, "stage": s, "entered_at": t, "inferred": False}
+            for d in ("D1", "D2", "D3") for s, t in zip(STAGES[:3], TIMES[3:6])]
+    deals = [{"deal_id": d, "owner_rep_id": "R1", "status": "open", "closed_on": None, "close_date": None}
+             for d in ("D1", "D2", "D3")]
+    store.apply_import(ImportWrite(kind="stage_history", file_name=None, sha256=None, rows=_rows("stage_history", hist)))
+    store.apply_import(ImportWrite(kind="deals", file_name=None, sha256=None, rows=_rows("deals", deals)))
+    cur = store.cursor()
+    cur.execute("INSERT INTO stay_counts VALUES ('marker', 'Lead', 99, 1)")
+
+    def without_marker() -> list[tuple]:
+        return sorted(r for r in cur.execute("SELECT * FROM stay_counts").fetchall() if r[0] != "marker")
+
+    assert without_marker() == [("R1", "Demo", 306, 3), ("R1", "Lead", 28, 3)]
+    won = [{"deal_id": "D1", "owner_rep_id": "R2", "status": "won", "closed_on": datetime(2025, 1, 10).date(),
+            "close_date": None}]
+    b1 = store.apply_import(ImportWrite(kind="deals", file_name=None, sha256=None, rows=_rows("deals", won))).batch_id
+    assert without_marker() == [("R1", "Demo", 306, 2), ("R1", "Lead", 28, 2), ("R2", "Demo", 306, 1),
+                                ("R2", "Lead", 28, 1), ("R2", "Proposal", 10, 1)]
+    later = [{"deal_id": "D2", "stage": "Won", "entered_at": datetime(2025, 3, 1), "inferred": False}]
+    b2 = store.apply_import(ImportWrite(kind="stage_history", file_name=None, sha256=None,
+                                        rows=_rows("stage_history", later))).batch_id
+    assert ("R1", "Proposal", 60, 1) in without_marker()
+    store.undo(b2)
+    store.undo(b1)
+    assert without_marker() == [("R1", "Demo", 306, 3), ("R1", "Lead", 28, 3)]
+    assert cur.execute("SELECT count(*) FROM stay_counts WHERE owner_rep_id = 'marker'").fetchone()[0] == 1
+    both = [{**d, "owner_rep_id": "R2"} for d in deals[:2]]      # two of three deals: beyond the share, rebuilt whole
+    store.apply_import(ImportWrite(kind="deals", file_name=None, sha256=None, rows=_rows("deals", both)))
+    assert sorted(cur.execute("SELECT * FROM stay_counts").fetchall()) == [
+        ("R1", "Demo", 306, 1), ("R1", "Lead", 28, 1), ("R2", "Demo", 306, 2), ("R2", "Lead", 28, 2)]
+    store.close()
 
 
 def _reach_is_the_definition(store: Store) -> None:
