@@ -257,8 +257,64 @@ WHERE t.cal IS NOT NULL OR a.cal IS NOT NULL
 ORDER BY b.bs
 """
 
+# history: the waterfall between the last two snapshots in scope (metrics.changes.pipeline_change) over the
+# snapshot rows in scope (Store.snapshot_rows_in_scope: the deals in scope, and deals since deleted in the CRM
+# by their snapshot owner), the latest upload per date and deal
+HISTORY = f"""
+WITH {SCOPED.strip()},
+{REPS_IN_SCOPE.strip()},
+snaps AS (
+    SELECT s.* FROM deal_snapshots s WHERE s.deal_id IN (SELECT deal_id FROM scoped)
+    UNION ALL
+    SELECT s.* FROM deal_snapshots s
+    WHERE len({_L['products']}) + len({_L['segments']}) = 0
+      AND ({_NO_REP_FILTER} OR s.owner_rep_id IN (SELECT rep_id FROM reps_scope))
+      AND s.deal_id NOT IN (SELECT deal_id FROM deals)
+),
+last_two AS (SELECT DISTINCT snapshot_date FROM snaps ORDER BY 1 DESC LIMIT 2),
+pair AS (SELECT CASE WHEN count(*) = 2 THEN min(snapshot_date) END AS a, max(snapshot_date) AS b FROM last_two),
+multi AS (SELECT snapshot_date FROM deal_snapshots GROUP BY 1 HAVING min(batch_id) <> max(batch_id)),
+two AS (SELECT * FROM snaps WHERE snapshot_date IN (SELECT snapshot_date FROM last_two)),
+latest AS (
+    SELECT * FROM two WHERE snapshot_date NOT IN (SELECT snapshot_date FROM multi)
+    UNION ALL
+    SELECT * FROM two WHERE snapshot_date IN (SELECT snapshot_date FROM multi)
+    QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1
+),
+sa AS (SELECT deal_id, status, coalesce(amount, 0) AS amt, status = 'open' AND {_within('close_date')} AS win
+       FROM latest, pair WHERE snapshot_date = pair.a),
+sb AS (SELECT deal_id, status, coalesce(amount, 0) AS amt, status = 'open' AND {_within('close_date')} AS win
+       FROM latest, pair WHERE snapshot_date = pair.b),
+moved AS (
+    SELECT coalesce(sa.win, false) AS win_a, coalesce(sb.win, false) AS win_b, sb.deal_id IS NOT NULL AS in_b,
+           sa.deal_id IS NOT NULL AS in_a, sb.status AS status_b, coalesce(sa.amt, 0) AS amt_a, coalesce(sb.amt, 0) AS amt_b
+    FROM sa FULL OUTER JOIN sb ON sa.deal_id = sb.deal_id
+),
+rows AS (
+    SELECT CASE WHEN win_a AND win_b AND amt_b > amt_a THEN 'amount_up'
+                WHEN win_a AND win_b AND amt_b < amt_a THEN 'amount_down'
+                WHEN win_a AND win_b THEN NULL
+                WHEN win_a AND NOT in_b THEN 'removed'
+                WHEN win_a AND status_b = 'won' THEN 'won'
+                WHEN win_a AND status_b = 'lost' THEN 'lost'
+                WHEN win_a THEN 'pushed_out'
+                WHEN win_b AND NOT in_a THEN 'created'
+                WHEN win_b THEN 'pulled_in' END AS bar,
+           CASE WHEN win_a AND win_b THEN amt_b - amt_a WHEN win_a THEN -amt_a WHEN win_b THEN amt_b END AS change
+    FROM moved
+    UNION ALL SELECT 'start', amt_a FROM moved WHERE win_a
+    UNION ALL SELECT 'end', amt_b FROM moved WHERE win_b
+),
+bars AS (SELECT * FROM (VALUES ('start', 0), ('created', 1), ('pulled_in', 2), ('amount_up', 3), ('amount_down', 4),
+                               ('pushed_out', 5), ('won', 6), ('lost', 7), ('removed', 8), ('end', 9)) v(bar, k))
+SELECT b.bar, CASE WHEN b.bar IN ('start', 'end') THEN coalesce(sum(r.change), 0)
+                   ELSE abs(coalesce(sum(r.change), 0)) END AS amount, count(r.bar) AS deals
+FROM bars b LEFT JOIN rows r ON r.bar = b.bar GROUP BY b.bar, b.k ORDER BY b.k
+"""
+
 QUERIES: dict[str, str] = {"overview": OVERVIEW, "funnel": FUNNEL, "leaderboard": LEADERBOARD,
-                           "customers": CUSTOMERS, "forecast": FORECAST}
+                           "customers": CUSTOMERS, "forecast": FORECAST,
+                           "history": HISTORY}
 
 
 def params(f: Filters) -> dict[str, Any]:
@@ -286,4 +342,6 @@ def compute(name: str, cur: Any, f: Filters) -> dict[str, Any]:
         out = _columns(rows, ("period_start", "target", "actual", "pipeline"))
         out["period_start"] = [d.isoformat() if isinstance(d, date) else d for d in out["period_start"]]
         return out
+    if name == "history":
+        return _columns(rows, ("bar", "amount", "deals"))
     raise KeyError(name)

@@ -6,7 +6,8 @@ per view, so one comparison serves all:
 - funnel ("reached" method): per open stage in order: stage, reached, conversion_to_next, median_days;
 - leaderboard (per rep): rep_id in rank order, won_revenue, won_deals, lost_deals, activities, target;
 - customers: per ABC tier A, B, C, none: tier, accounts, revenue;
-- forecast (plan vs actual by month): period_start, target, actual, pipeline.
+- forecast (plan vs actual by month): period_start, target, actual, pipeline;
+- history (the waterfall between the last two snapshots): per bar in waterfall order: bar, amount, deals.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from datetime import date
 from typing import Any
 
 REL_TOL = 1e-6
-VIEWS: tuple[str, ...] = ("overview", "funnel", "leaderboard", "customers", "forecast")
+VIEWS: tuple[str, ...] = ("overview", "funnel", "leaderboard", "customers", "forecast", "history")
 
 
 def _col(frame: Any, name: str) -> list[Any]:
@@ -42,6 +43,8 @@ def of_view(name: str, view: Any) -> dict[str, Any]:
         m = view.monthly
         return {"period_start": [d.isoformat() for d in _col(m, "period_start")], "target": _col(m, "target"),
                 "actual": _col(m, "actual"), "pipeline": _col(m, "pipeline")}
+    if name == "history":
+        return {c: _col(view.bars, c) for c in ("bar", "amount", "deals")}
     raise KeyError(name)
 
 

@@ -308,8 +308,55 @@ def forecast(cur: Any, f: Filters) -> dict[str, Any]:
             "pipeline": [float(pipe.get(c, 0.0)) for c in rows["cal"]]}
 
 
+BARS = ("start", "created", "pulled_in", "amount_up", "amount_down", "pushed_out", "won", "lost", "removed", "end")
+
+
+def history(cur: Any, f: Filters) -> dict[str, Any]:
+    """The waterfall between the last two snapshots of the rows in scope (deals in scope; deals no
+    longer in the deals table by their snapshot owner), the latest upload per date and deal."""
+    tb = _Tables(cur, f)
+    s = sql.pandas(cur, "SELECT snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id, batch_id "
+                        "FROM deal_snapshots")
+    known = set(sql.pandas(cur, "SELECT deal_id FROM deals")["deal_id"])
+    in_scope = s["deal_id"].isin(set(tb.deals()["deal_id"]))
+    gone = ~s["deal_id"].isin(known)
+    if f.products or f.segments:
+        gone &= False
+    elif f.teams or f.regions or f.reps:
+        gone &= s["owner_rep_id"].isin(set(tb.reps()["rep_id"]))
+    s = s[in_scope | gone]
+    days = sorted(s["snapshot_date"].unique())[-2:]
+    s = s[s["snapshot_date"].isin(days)].sort_values("batch_id").drop_duplicates(["snapshot_date", "deal_id"], keep="last")
+
+    def at(day: Any) -> pd.DataFrame:
+        x = s[s["snapshot_date"] == day] if day is not None else s.iloc[0:0]
+        win = (x["status"] == "open") & _within(x["close_date"], f.period_from, f.period_to)
+        return pd.DataFrame({"deal_id": x["deal_id"], "status": x["status"], "amt": x["amount"].fillna(0.0), "win": win})
+
+    a, b = at(days[0] if len(days) == 2 else None), at(days[-1] if days else None)
+    m = a.merge(b, on="deal_id", how="outer", suffixes=("_a", "_b"), indicator=True)
+    win_a, win_b = m["win_a"].fillna(False).astype(bool), m["win_b"].fillna(False).astype(bool)
+    in_a, in_b = m["_merge"] != "right_only", m["_merge"] != "left_only"
+    amt_a, amt_b = m["amt_a"].fillna(0.0), m["amt_b"].fillna(0.0)
+    both = win_a & win_b
+    conditions = [both & (amt_b > amt_a), both & (amt_b < amt_a), both, win_a & ~in_b, win_a & (m["status_b"] == "won"),
+                  win_a & (m["status_b"] == "lost"), win_a, win_b & ~in_a, win_b]
+    bar = np.select(conditions, ["amount_up", "amount_down", "", "removed", "won", "lost", "pushed_out", "created",
+                                 "pulled_in"], default="")
+    change = np.where(both, amt_b - amt_a, np.where(win_a, -amt_a, amt_b))
+    moves = pd.DataFrame({"bar": bar, "change": change})
+    moves = moves[moves["bar"] != ""]
+    rows = pd.concat([pd.DataFrame({"bar": "start", "change": amt_a[win_a]}), moves,
+                      pd.DataFrame({"bar": "end", "change": amt_b[win_b]})])
+    sums = rows.groupby("bar")["change"].agg(["sum", "count"])
+    amount = [float(sums["sum"].get(k, 0.0)) if k in ("start", "end") else abs(float(sums["sum"].get(k, 0.0)))
+              for k in BARS]
+    return {"bar": list(BARS), "amount": amount, "deals": [int(sums["count"].get(k, 0)) for k in BARS]}
+
+
 PEERS = {"overview": overview, "funnel": funnel, "leaderboard": leaderboard, "customers": customers,
-         "forecast": forecast}
+         "forecast": forecast,
+         "history": history}
 
 
 def compute(name: str, cur: Any, f: Filters) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def test_the_json_has_the_documented_shape(bench_run):
     ops = {r["op"] for r in results}
     assert {"import_deals_csv", "import_stage_history_csv", "import_activities_csv", "import_deals_xlsx",
             "page_rerun_cached", "page_rerun_trivial", "start_app", "start_trivial"} <= ops
-    for view in ("overview", "funnel", "leaderboard", "customers", "forecast"):
+    for view in ("overview", "funnel", "leaderboard", "customers", "forecast", "history"):
         if (ROOT / "ui" / "views" / f"{view}.py").exists():
             assert {f"view_{view}_all", f"view_{view}_q_team", f"view_{view}_quarter"} <= ops
 
@@ -64,7 +64,7 @@ def test_every_op_is_compared_with_its_reference(bench_run):
             assert r["salescope_s"] and r["floor_s"] and r["pandas_s"], op
             assert r["result"]["rejected"] == 0 and r["result"]["inserted"] == r["rows"], (op, r["result"])
         if op.startswith("view_") and op.split("_")[1] in ("overview", "funnel", "leaderboard", "customers",
-                                                            "forecast"):
+                                                            "forecast", "history"):
             assert r["floor_s"] and r["pandas_s"] and r["agree"] is True, (op, r.get("floor_differences"),
                                                                            r.get("pandas_differences"))
     assert by_op["page_rerun_cached"]["floor_s"] == by_op["page_rerun_trivial"]["salescope_s"]
