@@ -59,9 +59,10 @@ def lift_upload_limit() -> int:
     import data.ingest.read as rd
 
     limit = rd.DEFAULT_MAX_BYTES
-    defaults = list(rd.read_table.__defaults__)
-    defaults[-1] = 1 << 42
-    rd.read_table.__defaults__ = tuple(defaults)
+    for reader in (rd.read_table, rd.open_csv_stream):     # the whole-file reader and the streamed one
+        defaults = list(reader.__defaults__)
+        defaults[-1] = 1 << 42
+        reader.__defaults__ = tuple(defaults)
     return limit
 
 

@@ -117,6 +117,7 @@ def _build_sql() -> dict[str, dict[str, str]]:
             "any_stored": f"SELECT EXISTS (SELECT 1 FROM incoming_frame s JOIN {t.name} t ON {_key_match(t.key, 's', 't')})",
             "insert_frame": f"INSERT INTO {t.name} ({cols}, batch_id) SELECT {cols}, ? FROM incoming_frame",
             "count_batch": f"SELECT count(*) FROM {t.name} WHERE batch_id = ?",
+            "any_row": f"SELECT EXISTS (SELECT 1 FROM {t.name})",
         }
     for name in ("stages", "deal_snapshots", "imports", "rejected_rows", "saved_mappings"):
         sql[name] = {"count": f"SELECT count(*) FROM {name}", "select": f"SELECT * FROM {name}"}
@@ -167,6 +168,23 @@ class ImportWrite:
     stages: pl.DataFrame | None = None          # the whole pipeline after this import, when it changed
     is_demo: bool = False
     replace_demo: bool = False                  # a first real import: the demo company goes, in this transaction
+    # a streamed import (a big file read in row batches): `rows` is empty, each (rows, rejects) batch is
+    # written as it comes, inside the transaction; when they end, the batches have set `notes`, `new_reps`,
+    # `new_accounts`, `rows_read` and `skipped` (known only then). An exception of a `refusals` type raised
+    # by them is the import refused (its `.code` and `.text()` logged as a failed import, with the kind
+    # and hash its `log_kind` and `log_sha256` give, if set), not a write failure; `ImportRetry` starts over.
+    batches: Iterator[tuple[pl.DataFrame, pl.DataFrame]] | None = None
+    refusals: tuple[type[BaseException], ...] = ()
+
+
+class ImportRetry(Exception):
+    """Raised by a streamed import's batches when what they were built on (a guess of the whole file's
+    decisions) proved wrong: `apply_import` rolls back what they wrote and writes `batches` instead, in a
+    new transaction under the same batch id."""
+
+    def __init__(self, batches: Iterator[tuple[pl.DataFrame, pl.DataFrame]]) -> None:
+        super().__init__("the import's batches are made again")
+        self.batches = batches
 
 
 @dataclass
@@ -193,6 +211,26 @@ def _arrow(frame: pl.DataFrame) -> Any:
     same pieces when they differ (the reader's hundreds of chunks beside a parsed column of one), the
     whole rows once more; an Arrow table takes columns cut differently, and DuckDB reads them as they are."""
     return pa.Table.from_arrays([pa.chunked_array(frame.get_column(c)) for c in frame.columns], names=frame.columns)
+
+
+def _arrow_once(frame: pl.DataFrame) -> Any:
+    """`_arrow(frame)` as a reader that lets go of each piece once DuckDB has read it.
+
+    DuckDB keeps every Python object a transaction's statements scanned until the transaction ends: a
+    registered frame or table, with all its buffers (about 100 bytes a row of activities), would stay
+    for the whole import, every batch of a streamed one included. A reader read to its end holds nothing.
+    For one scan only (register it anew for each statement)."""
+    table = _arrow(frame)
+    if not isinstance(table, pa.Table):        # an object DuckDB scans as it is (tests' old route)
+        return table
+    schema, batches = table.schema, table.to_batches()
+    del table
+
+    def pieces() -> Iterator[Any]:
+        while batches:
+            yield batches.pop(0)
+
+    return pa.RecordBatchReader.from_batches(schema, pieces())
 
 
 def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple:
@@ -2156,14 +2194,24 @@ class Store:
             )
             cur.execute("BEGIN TRANSACTION")
             try:
-                counts = self._apply(cur, w, batch_id)
+                try:
+                    counts = self._apply(cur, w, batch_id)
+                except ImportRetry as again:    # the batches were built on a guess the whole file did not confirm
+                    cur.execute("ROLLBACK")
+                    cur.execute("BEGIN TRANSACTION")
+                    w.batches = again.batches
+                    counts = self._apply(cur, w, batch_id)
                 cur.execute("COMMIT")
             except BaseException as exc:
                 cur.execute("ROLLBACK")
-                cur.execute(
-                    "UPDATE imports SET status = 'failed', notes = ? WHERE batch_id = ?",
-                    [json.dumps([{"code": "write_failed", "text": f"{type(exc).__name__}: {exc}"}]), batch_id],
-                )
+                if isinstance(exc, w.refusals):  # logged as `record_failed` logs a refused file, in this batch
+                    notes = json.dumps([{"code": exc.code, "text": exc.text()}], ensure_ascii=False)  # type: ignore[attr-defined]
+                    exc.logged_batch = batch_id  # type: ignore[attr-defined]
+                    cur.execute("UPDATE imports SET kind = ?, sha256 = ? WHERE batch_id = ?",
+                                [getattr(exc, "log_kind", w.kind), getattr(exc, "log_sha256", w.sha256), batch_id])
+                else:
+                    notes = json.dumps([{"code": "write_failed", "text": f"{type(exc).__name__}: {exc}"}])
+                cur.execute("UPDATE imports SET status = 'failed', notes = ? WHERE batch_id = ?", [notes, batch_id])
                 raise
             self.checkpoint()
             return counts
@@ -2176,8 +2224,25 @@ class Store:
         )
 
     def _apply(self, cur: duckdb.DuckDBPyConnection, w: ImportWrite, batch_id: int) -> ImportCounts:
-        if w.replace_demo and w.rows.height:        # only when rows are stored: a refused file leaves the demo
+        # only when rows are stored: a refused file leaves the demo (a streamed one refuses by rolling back)
+        if w.replace_demo and (w.rows.height or w.batches is not None):
             self._delete_demo_rows(cur)
+        ins = upd = same = rejected = 0
+        if w.batches is not None:                   # a streamed import: its rows and rejects batch by batch
+            # a file's keys are distinct (duplicates are rejected), so into an empty table every batch is new
+            empty = not _one(cur, SQL[w.kind]["any_row"])[0]
+            try:
+                for rows, rejects in w.batches:
+                    if rows.height:
+                        i, u, n = self._upsert(cur, w.kind, rows, batch_id, known_new=empty, before=None)
+                        ins, upd, same = ins + i, upd + u, same + n
+                    rejected += self._insert_rejects(cur, rejects, batch_id)
+                    del rows, rejects
+            finally:                                # a write that failed stops the batches' making at once
+                close = getattr(w.batches, "close", None)
+                if close is not None:
+                    close()
+            self._check_stored(cur, w.kind, batch_id, ins + upd)   # once all are written (their keys differ)
         cur.execute(
             "UPDATE imports SET snapshot_date = ?, rows_read = ?, skipped = ?, mapping = ?, notes = ?, "
             "status = 'done' WHERE batch_id = ?",
@@ -2190,19 +2255,9 @@ class Store:
         for table, extra in (("reps", w.new_reps), ("accounts", w.new_accounts)):
             if extra is not None and extra.height and table != w.kind:
                 self._upsert(cur, table, extra, batch_id, only_new=True)
-        ins, upd, same = self._upsert(cur, w.kind, w.rows, batch_id)
-        rejected = 0
-        if w.rejects is not None and w.rejects.height:
-            rej = w.rejects.select([pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()]).with_columns(
-                pl.lit(batch_id, pl.Int32).alias("batch_id")
-            )
-            cur.register("rejects_frame", rej)
-            cur.execute(
-                "INSERT INTO rejected_rows (batch_id, line, column_name, reason, reason_code, params, raw) "
-                "SELECT batch_id, line, column_name, reason, reason_code, params, raw FROM rejects_frame"
-            )
-            cur.unregister("rejects_frame")
-            rejected = rej.height
+        if w.batches is None:
+            ins, upd, same = self._upsert(cur, w.kind, w.rows, batch_id)
+            rejected = self._insert_rejects(cur, w.rejects, batch_id)
         if w.kind == "deals" and w.snapshot_date is not None:
             self._append_snapshot(cur, w.rows, w.snapshot_date, batch_id)
         if w.replace_demo:
@@ -2217,6 +2272,21 @@ class Store:
         )
         return ImportCounts(batch_id, ins, upd, same)
 
+    def _insert_rejects(self, cur: duckdb.DuckDBPyConnection, rejects: pl.DataFrame | None, batch_id: int) -> int:
+        """Store an import's rejected rows; how many."""
+        if rejects is None or not rejects.height:
+            return 0
+        rej = rejects.select([pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()]).with_columns(
+            pl.lit(batch_id, pl.Int32).alias("batch_id")
+        )
+        cur.register("rejects_frame", _arrow_once(rej))
+        cur.execute(
+            "INSERT INTO rejected_rows (batch_id, line, column_name, reason, reason_code, params, raw) "
+            "SELECT batch_id, line, column_name, reason, reason_code, params, raw FROM rejects_frame"
+        )
+        cur.unregister("rejects_frame")
+        return rej.height
+
     def _incoming_ddl(self, cur: duckdb.DuckDBPyConnection, table: str) -> str:
         """CREATE statement of the staging table, with the canonical table's declared column types.
 
@@ -2229,28 +2299,40 @@ class Store:
         return self._ddl[table]
 
     def _insert_if_all_new(self, cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame,
-                           batch_id: int) -> bool:
-        """Insert every row when no incoming key is stored yet; False (nothing written) otherwise."""
+                           batch_id: int, known_new: bool = False, before: int | None = 0) -> bool:
+        """Insert every row when no incoming key is stored yet; False (nothing written) otherwise.
+        `before`: the rows of the batch in the table already (earlier batches of a streamed import), or
+        None to count them once when all are written; `known_new`: the caller knows no key is stored."""
         cols = TABLES[table].columns
-        cur.register("incoming_frame", _arrow(rows.select(
+        if not known_new:
+            cur.register("incoming_frame", _arrow_once(rows.select(TABLES[table].key)))
+            try:
+                if _one(cur, SQL[table]["any_stored"])[0]:
+                    return False
+            finally:
+                cur.unregister("incoming_frame")
+        cur.register("incoming_frame", _arrow_once(rows.select(
             [pl.col(c) if c in rows.columns else pl.lit(None, pl.String).alias(c) for c in cols]
         )))
         try:
-            if _one(cur, SQL[table]["any_stored"])[0]:
-                return False
             cur.execute(SQL[table]["insert_frame"], [batch_id])
         finally:
             cur.unregister("incoming_frame")
-        stored = int(_one(cur, SQL[table]["count_batch"], [batch_id])[0])   # a batch writes a table once
-        if stored != rows.height:  # never report rows as stored that were not
-            raise RuntimeError(f"storing {table}: {stored} of {rows.height} rows arrived")
+        if before is not None:
+            self._check_stored(cur, table, batch_id, before + rows.height)
         return True
+
+    def _check_stored(self, cur: duckdb.DuckDBPyConnection, table: str, batch_id: int, expected: int) -> None:
+        """Never report rows as stored that were not: the table holds `expected` rows of the batch."""
+        stored = int(_one(cur, SQL[table]["count_batch"], [batch_id])[0])   # a batch writes a table once
+        if stored != expected:
+            raise RuntimeError(f"storing {table}: {stored} of {expected} rows arrived")
 
     def _load_incoming(self, cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame) -> None:
         cols = TABLES[table].columns
         cur.execute(self._incoming_ddl(cur, table))
         if rows.height:
-            cur.register("incoming_frame", _arrow(rows.select(
+            cur.register("incoming_frame", _arrow_once(rows.select(
                 [pl.col(c) if c in rows.columns else pl.lit(None, pl.String).alias(c) for c in cols]
             )))
             cur.execute(SQL[table]["incoming_fill"])
@@ -2260,12 +2342,13 @@ class Store:
             raise RuntimeError(f"staging {table}: {staged} of {rows.height} rows arrived")
 
     def _upsert(self, cur: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, batch_id: int,
-                only_new: bool = False) -> tuple[int, int, int]:
+                only_new: bool = False, known_new: bool = False, before: int | None = 0) -> tuple[int, int, int]:
         """Insert new keys, replace changed rows (saving the old version), leave equal rows alone.
 
         When none of the incoming keys is stored yet (a first upload, or a file of new rows only) the
-        rows go straight from the frame into the table: nothing to classify, stage or save."""
-        if rows.height and self._insert_if_all_new(cur, table, rows, batch_id):
+        rows go straight from the frame into the table: nothing to classify, stage or save (`known_new`,
+        `before`: a batch of a streamed import, see `_insert_if_all_new`)."""
+        if rows.height and self._insert_if_all_new(cur, table, rows, batch_id, known_new, before):
             return rows.height, 0, 0
         self._load_incoming(cur, table, rows)
         cur.execute(SQL[table]["classify"])

@@ -338,20 +338,60 @@ def _decide_dayfirst(
     month-first.
     """
     amb = parts.filter(pl.col("amb"))
-    if amb.height == 0:
-        return bool(dayfirst), None
     p1, p2 = pl.col("p1"), pl.col("p2")
-    day = _sum_n(amb, (p1 > 12) & (p2 <= 12))
-    month = _sum_n(amb, (p2 > 12) & (p1 <= 12))
-    if day or month:
-        chosen = day > month if day != month else bool(dayfirst)
-        return chosen, ("date_order_from_data", {"column": column, "order": _order(chosen)})
-    if not _sum_n(amb, (p1 <= 12) & (p2 <= 12) & (p1 != p2)):
-        return bool(dayfirst), None
-    if month_starts and dayfirst is None:
+    votes = _amb_votes(amb)
+    if month_starts and dayfirst is None and votes.amb and not (votes.day or votes.month) and votes.unsure:
         first_is_one, second_is_one = amb.select((p1 == 1).all(), (p2 == 1).all()).row(0)
         if first_is_one != second_is_one:
             return first_is_one, ("date_order_from_data", {"column": column, "order": _order(first_is_one)})
+    return _choose_dayfirst(votes, dayfirst, column)
+
+
+@dataclass(frozen=True)
+class DateVotes:
+    """What a column's values say about its dates, summed over pieces of the column (a streamed import):
+    whether any value is present and all are Excel serials, whether some date is ambiguous, and the row
+    counts of ambiguous dates that only day-first (`day`) or only month-first (`month`) can read and of
+    those both can read differently (`unsure`). The sum over pieces is the whole column's."""
+
+    present: bool = False
+    all_serial: bool = True
+    amb: bool = False
+    day: int = 0
+    month: int = 0
+    unsure: int = 0
+
+    def __add__(self, other: "DateVotes") -> "DateVotes":
+        return DateVotes(self.present or other.present, self.all_serial and other.all_serial,
+                         self.amb or other.amb, self.day + other.day, self.month + other.month,
+                         self.unsure + other.unsure)
+
+
+@dataclass(frozen=True)
+class DateDecision:
+    """The whole column's date decision: Excel serials or not, day-first or not, and its note."""
+
+    serial: bool
+    dayfirst: bool
+    note: tuple[str, dict] | None
+
+
+def _amb_votes(amb: pl.DataFrame) -> DateVotes:
+    p1, p2 = pl.col("p1"), pl.col("p2")
+    return DateVotes(amb=amb.height > 0, day=_sum_n(amb, (p1 > 12) & (p2 <= 12)),
+                     month=_sum_n(amb, (p2 > 12) & (p1 <= 12)),
+                     unsure=_sum_n(amb, (p1 <= 12) & (p2 <= 12) & (p1 != p2)))
+
+
+def _choose_dayfirst(votes: DateVotes, dayfirst: bool | None, column: str) -> tuple[bool, tuple[str, dict] | None]:
+    """`_decide_dayfirst` from the votes (without the period columns' first-of-month rule)."""
+    if not votes.amb:
+        return bool(dayfirst), None
+    if votes.day or votes.month:
+        chosen = votes.day > votes.month if votes.day != votes.month else bool(dayfirst)
+        return chosen, ("date_order_from_data", {"column": column, "order": _order(chosen)})
+    if not votes.unsure:
+        return bool(dayfirst), None
     if dayfirst is not None:
         return dayfirst, ("date_order_from_user", {"column": column, "order": _order(dayfirst)})
     return False, ("date_order_default", {"column": column, "order": _order(False)})
@@ -429,11 +469,12 @@ def _from_epoch(v: pl.Expr) -> pl.Expr:
 
 
 def _dates_table(
-    table: pl.DataFrame, *, dayfirst: bool | None, column: str, month_starts: bool = False
+    table: pl.DataFrame, *, dayfirst: bool | None, column: str, month_starts: bool = False,
+    decided: DateDecision | None = None,
 ) -> tuple[pl.DataFrame, tuple[str, dict] | None]:
     """Parse the cleaned values ``v`` of a k/n/v table to a naive UTC datetime ``dt`` (one row per k)."""
     in_range = pl.when(pl.col("dt").dt.year().is_between(_YEAR_MIN, _YEAR_MAX)).then(pl.col("dt")).alias("dt")
-    if _serial_column(table):
+    if decided.serial if decided is not None else _serial_column(table):
         out = table.select("k", "v", _from_serial(pl.col("v")).alias("dt"))
         return out.with_columns(in_range), ("date_excel_serial", {"column": column})
     present = table.filter(pl.col("v").is_not_null())
@@ -450,14 +491,18 @@ def _dates_table(
         ambiguous.append(parts.filter(pl.col("amb")))
         del parts
     amb = pl.concat(ambiguous, how="vertical")
-    chosen, note = _decide_dayfirst(amb, dayfirst, column, month_starts=month_starts)
+    if decided is not None:                  # a piece of a column decided as a whole (a streamed import)
+        chosen, note = decided.dayfirst, decided.note
+    else:
+        chosen, note = _decide_dayfirst(amb, dayfirst, column, month_starts=month_starts)
     built = amb.select("k", "v", _build_datetime(chosen).alias("dt"))
     empty = table.filter(pl.col("v").is_null()).select("k", "v", pl.lit(None, pl.Datetime("us")).alias("dt"))
     return pl.concat([epochs, *plain, built, empty], how="vertical").with_columns(in_range), note
 
 
 def parse_dates(
-    s: pl.Series, *, dayfirst: bool | None = None, column: str = "", with_time: bool = False
+    s: pl.Series, *, dayfirst: bool | None = None, column: str = "", with_time: bool = False,
+    decided: DateDecision | None = None,
 ) -> ColumnParse:
     """Parse a column of date or datetime text.
 
@@ -465,14 +510,48 @@ def parse_dates(
     ``with_time`` (date-only values at midnight). Zoned datetimes are converted to UTC first. The order
     of ambiguous numeric dates (``03/01/19``) is decided for the whole column from the data; ``dayfirst``
     is used only when the data cannot decide. A column of numbers all within 20000..80000 is read as
-    Excel serial dates (1900 date system). Error code: ``bad_date``.
+    Excel serial dates (1900 date system). Error code: ``bad_date``. ``decided``: the whole column's
+    decision (`decide_dates` over the `date_votes` of all its pieces) for a piece of it.
     """
     d = _distinct(s)
-    out, note = _dates_table(d.table, dayfirst=dayfirst, column=column)
+    extra = {"decided": decided} if decided is not None else {}
+    out, note = _dates_table(d.table, dayfirst=dayfirst, column=column, **extra)
     value = pl.col("dt") if with_time else pl.col("dt").dt.date()
     result = out.select("k", value.alias("value"), _error_expr(pl.col("dt"), "bad_date").alias("error"))
     rows = _spread(d, result, ["value", "error"])
     return ColumnParse(values=rows["value"].rename(s.name), error=rows["error"].rename(s.name), note=note)
+
+
+def date_votes(s: pl.Series) -> DateVotes:
+    """What this piece of a date column says towards the column's decisions (see `DateVotes`)."""
+    raw = s if s.dtype == pl.String else s.cast(pl.String)
+    iso = raw.str.contains(_ISO_FIXED).fill_null(False)
+    if iso.any():
+        # a fixed-width ISO value is clean already and neither an Excel serial nor ambiguous: it only
+        # says that the column has a value that is not a serial (most of a big export is such values)
+        rest = date_votes(raw.filter(~iso)) if not iso.all() else DateVotes()
+        return DateVotes(True, False, rest.amb, rest.day, rest.month, rest.unsure)
+    table = _distinct(raw).table
+    values = table.filter(pl.col("v").is_not_null())
+    if values.height == 0:
+        return DateVotes()
+    serial = _serial_column(table)
+    # only dates of the day/month shape are ambiguous (fixed-width ISO ones, most of a big export, never are)
+    dated = values.filter(~pl.col("v").str.contains(_EPOCH) & ~pl.col("v").str.contains(_ISO_FIXED))
+    votes = DateVotes()
+    for start in range(0, dated.height, _DATE_SLICE):
+        parts = _date_parts(dated.slice(start, _DATE_SLICE))
+        votes = votes + _amb_votes(parts.filter(pl.col("amb")))
+        del parts
+    return DateVotes(True, serial, votes.amb, votes.day, votes.month, votes.unsure)
+
+
+def decide_dates(votes: DateVotes, *, dayfirst: bool | None, column: str) -> DateDecision:
+    """The decision `parse_dates` takes for a whole column whose pieces voted `votes`."""
+    if votes.present and votes.all_serial:
+        return DateDecision(True, False, ("date_excel_serial", {"column": column}))
+    chosen, note = _choose_dayfirst(votes, dayfirst, column)
+    return DateDecision(False, chosen, note)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -539,13 +618,22 @@ def _split_number(table: pl.DataFrame) -> pl.DataFrame:
     return frame.select("k", "n", "v", num.alias("num"), deco.alias("deco"))
 
 
-def _decode_numbers(frame: pl.DataFrame) -> pl.DataFrame:
+def _decode_numbers(frame: pl.DataFrame, comma_decimal: bool | None = None) -> pl.DataFrame:
     """Read the digit strings in ``num`` with a per-column decimal-separator decision.
 
     Adds ``number`` (Float64, unsigned; null where the grouping is invalid). Unambiguous values vote
     for the decimal separator; a value with one separator and exactly three digits after it (``1,234``,
     ``1.234``) follows the majority of rows, and reads as 1234 / 1.234 when no row decides.
+    ``comma_decimal``: the whole column's decision (`number_votes` of all its pieces), for a piece of it.
     """
+    frame = _number_kinds(frame)
+    if comma_decimal is None:
+        comma_decimal = _comma_decimal(*_separator_votes(frame))
+    return _read_numbers(frame, comma_decimal)
+
+
+def _number_kinds(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the separator counts and the decimal separator of each value (``_dec``)."""
     num = pl.col("num")
     frame = frame.with_columns(
         _dots=num.str.count_matches(".", literal=True),
@@ -566,11 +654,25 @@ def _decode_numbers(frame: pl.DataFrame) -> pl.DataFrame:
         .when(((dots > 0) & (commas > 0)) | single | spaced).then(pl.coalesce(last_sep, pl.lit("")))
         .otherwise(pl.lit(""))
     )
-    frame = frame.with_columns(_dec=dec)
-    dec = pl.col("_dec")
-    comma_votes = _sum_n(frame, (dec == ",") | ((dec == "") & (dots > 1)))
-    dot_votes = _sum_n(frame, (dec == ".") | ((dec == "") & (commas > 1)))
-    comma_decimal = comma_votes > dot_votes
+    return frame.with_columns(_dec=dec)
+
+
+def _separator_votes(frame: pl.DataFrame) -> tuple[int, int]:
+    """Rows that read only with a decimal comma, and only with a decimal point."""
+    dec, dots, commas = pl.col("_dec"), pl.col("_dots"), pl.col("_commas")
+    return (_sum_n(frame, (dec == ",") | ((dec == "") & (dots > 1))),
+            _sum_n(frame, (dec == ".") | ((dec == "") & (commas > 1))))
+
+
+def _comma_decimal(comma_votes: int, dot_votes: int) -> bool:
+    return comma_votes > dot_votes
+
+
+def _read_numbers(frame: pl.DataFrame, comma_decimal: bool) -> pl.DataFrame:
+    """The numbers of a `_number_kinds` frame, the ambiguous ones read as `comma_decimal` says."""
+    num, dec = pl.col("num"), pl.col("_dec")
+    dots, commas, spaced, pos = pl.col("_dots"), pl.col("_commas"), pl.col("_spaced"), pl.col("_pos")
+    after = num.str.len_chars().cast(pl.Int32) - pos - 1
     resolved = (
         pl.when(dec == "?,").then(pl.lit("," if comma_decimal else ""))
         .when(dec == "?.").then(pl.lit("" if comma_decimal else "."))
@@ -631,9 +733,9 @@ def _decoration_table(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _amount_parts(table: pl.DataFrame) -> pl.DataFrame:
+def _amount_parts(table: pl.DataFrame, comma_decimal: bool | None = None) -> pl.DataFrame:
     """k, n, v, ``amount`` (Float64, signed, null when invalid) and ``currency`` of every value."""
-    frame = _decode_numbers(_split_number(table))
+    frame = _decode_numbers(_split_number(table), comma_decimal)
     frame = frame.join(_decoration_table(frame), on="deco", how="left")
     number, factor = pl.col("number"), pl.col("factor")
     # rounded so that 1.1万 is 11000, not 11000.000000000002
@@ -664,17 +766,29 @@ def parse_amounts(s: pl.Series, *, column: str = "") -> ColumnParse:
     )
 
 
-def parse_numbers(s: pl.Series, *, column: str = "") -> ColumnParse:
+def parse_numbers(s: pl.Series, *, column: str = "", comma_decimal: bool | None = None) -> ColumnParse:
     """Parse plain numbers (durations, targets, counts) with the same separator and sign rules as amounts.
 
     A currency symbol or code makes the value a ``bad_number``; ``k``/``M``/``万`` multipliers are kept.
+    ``comma_decimal``: the whole column's decision (`decide_numbers`), for a piece of it.
     """
     d = _distinct(s)
-    parts = _amount_parts(d.table)
+    parts = _amount_parts(d.table, comma_decimal)
     value = pl.when(pl.col("currency").is_null()).then(pl.col("amount"))
     result = parts.select("k", value.alias("value"), _error_expr(value, "bad_number").alias("error"))
     rows = _spread(d, result, ["value", "error"])
     return ColumnParse(values=rows["value"].rename(s.name), error=rows["error"].rename(s.name))
+
+
+def number_votes(s: pl.Series) -> tuple[int, int]:
+    """The rows of this piece of a number column that read only with a decimal comma, and only with a
+    decimal point; summed over the pieces, `decide_numbers` gives the whole column's separator."""
+    return _separator_votes(_number_kinds(_split_number(_distinct(s).table)))
+
+
+def decide_numbers(votes: tuple[int, int]) -> bool:
+    """True when a number column whose pieces voted `votes` has a decimal comma (as `parse_numbers` decides)."""
+    return _comma_decimal(*votes)
 
 
 def parse_probability(s: pl.Series, *, column: str = "") -> ColumnParse:

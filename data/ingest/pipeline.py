@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import re
+import threading
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, TypeVar
 
 import polars as pl
 
 from data.ingest import mapping as mp
 from data.ingest import parse as ps
 from data.ingest.problems import ImportProblem, render
-from data.ingest.read import RawTable, chunked_like, read_table
-from data.store import TABLES, ImportWrite, Store
+from data.ingest.read import CsvStream, NotStreamable, RawTable, chunked_like, open_csv_stream, read_table
+from data.store import TABLES, ImportRetry, ImportWrite, Store
 
 LINE = "__line"
 Progress = Callable[[float, str], None]
@@ -109,6 +111,12 @@ def prepare(source: str | Path | bytes, file_name: str | None = None, *, store: 
         sha256 = hashlib.sha256(data).hexdigest()
         raw = read_table(data, name, sheet=sheet)
         del data
+    return _prepared(raw, name, sha256, store=store, kind=kind, overrides=overrides, constants=constants)
+
+
+def _prepared(raw: RawTable, name: str, sha256: str, *, store: Store | None, kind: str | None,
+              overrides: dict[str, str] | None, constants: dict[str, str] | None) -> Prepared:
+    """`prepare` of a file read (only its headers count)."""
     if kind is not None and kind not in mp.KINDS:
         raise ImportProblem("kind_invalid", kind=kind, kinds=", ".join(mp.KINDS))
     key = mp.header_key(raw.headers)
@@ -177,8 +185,12 @@ def _check_fields(kind: str, consts: dict[str, str]) -> None:
 class _Rows:
     """Collects parsed columns and the first problem of each row."""
 
-    def __init__(self, raw: RawTable, prepared: Prepared, dayfirst: bool | None) -> None:
+    def __init__(self, raw: RawTable, prepared: Prepared, dayfirst: bool | None,
+                 decided: dict[str, dict[str, Any]] | None = None) -> None:
         self.frame = raw.frame
+        self.decided = decided or {}           # field -> the whole file's parse decisions (a streamed batch)
+        # a streamed batch of a file without ids: the ids' occurrence counts so far, of the rows that may repeat
+        self.row_ids: tuple[dict[str, int], pl.Series] | None = None
         self.n = raw.frame.height
         self.inverse = {v: k for k, v in prepared.mapping.items()}
         self.constants = prepared.constants
@@ -220,7 +232,7 @@ class _Rows:
         if s is None:
             return None
         label = self.inverse.get(fld, fld)
-        res = fn(s, column=label, **kw)
+        res = fn(s, column=label, **kw, **self.decided.get(fld, {}))
         self._flag(fld, res.error, s)
         if res.note is not None:
             self.notes.append(res.note)
@@ -560,7 +572,7 @@ def _build_activities(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, A
     r.require("occurred_at", when)
     account, new_accounts = _accounts(r, store) if r.has("account") else (_const(None, r.n, pl.String), None)
     deal = _deal_ids(r.ident("deal_id"), store) if r.has("deal_id") else _const(None, r.n, pl.String)
-    act_id = r.ident("activity_id") if r.has("activity_id") else _row_hash_ids(r.frame)
+    act_id = r.ident("activity_id") if r.has("activity_id") else _row_hash_ids(r.frame, r.row_ids)
     rows = pl.DataFrame({
         "activity_id": act_id, "rep_id": owner, "account_id": account, "deal_id": deal, "kind": kind,
         "occurred_at": when, "duration_min": r.value("duration_min", ps.parse_numbers, pl.Float64),
@@ -569,12 +581,34 @@ def _build_activities(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, A
     return rows, {"new_reps": new_reps, "new_accounts": new_accounts, "notes": _new_notes(new_reps, new_accounts)}
 
 
-def _row_hash_ids(frame: pl.DataFrame) -> pl.Series:
-    """Stable ids for rows without one: a digest of the row's cells plus its occurrence number."""
+def _row_text(frame: pl.DataFrame) -> pl.Series:
     cols = [c for c in frame.columns if c != LINE]
-    text = frame.select(pl.concat_str([pl.col(c).fill_null("\x00") for c in cols], separator="\x1f").alias("t"))["t"]
+    return frame.select(pl.concat_str([pl.col(c).fill_null("\x00") for c in cols], separator="\x1f").alias("t"))["t"]
+
+
+def _row_text_hash(frame: pl.DataFrame) -> pl.Series:
+    """A hash of each row's cells (rows with equal cells hash equal): which rows may repeat another."""
+    return _row_text(frame).hash(7).alias("h")
+
+
+def _row_hash_ids(frame: pl.DataFrame, earlier: tuple[dict[str, int], pl.Series] | None = None) -> pl.Series:
+    """Stable ids for rows without one: a digest of the row's cells plus its occurrence number.
+
+    `earlier`, for a batch of a streamed file: the occurrences of each digest in the batches before (of
+    the rows whose `_row_text_hash` occurs more than once in the file, the second item), updated here."""
+    text = _row_text(frame)
     digests = pl.Series("h", [hashlib.sha1(t.encode("utf-8")).hexdigest()[:20] for t in text.to_list()], pl.String)
+    del text
     occ = pl.DataFrame({"h": digests}).select(pl.int_range(pl.len()).over("h").alias("k"))["k"]
+    if earlier is not None and earlier[1].len():
+        counts, repeated = earlier
+        maybe = _row_text_hash(frame).is_in(repeated.implode())
+        if maybe.any():
+            where = maybe.arg_true()
+            before = pl.Series([counts.get(d, 0) for d in digests.gather(where).to_list()], dtype=occ.dtype)
+            occ = occ.scatter(where, occ.gather(where) + before)
+            for d, n in pl.DataFrame({"h": digests.gather(where)}).group_by("h").len().iter_rows():
+                counts[d] = counts.get(d, 0) + n
     return pl.select(pl.when(occ == 0).then(digests).otherwise(pl.concat_str([digests, pl.lit("-"), occ.cast(pl.String)]))).to_series()
 
 
@@ -772,6 +806,346 @@ def build_and_commit(store: Store, prepared: Prepared, *, dayfirst: bool | None 
     return commit(store, prepared, built, replace_demo=demo)
 
 
+# ---------------------------------------------------------------------------------------------- streamed
+# Kinds imported in row batches from a big file named by path (`_Streamed`): what every whole-file decision
+# of the build reads (date columns, number columns, the key), gathered batch by batch (`_Decided`).
+_STREAMED: dict[str, dict[str, tuple[str, ...]]] = {
+    "activities": {"dates": ("occurred_at",), "numbers": ("duration_min",), "key": ("activity_id",)},
+}
+
+
+@dataclass
+class _Decided:
+    """A streamed file's whole-file decisions, gathered batch by batch: the order of its ambiguous dates and
+    Excel serials per date field, the decimal separator per number field, and the keys that may repeat
+    (the hashes of the key that occur more than once; only rows with those are compared)."""
+
+    dates: dict[str, ps.DateVotes] = field(default_factory=dict)
+    numbers: dict[str, tuple[int, int]] = field(default_factory=dict)
+    hashes: list[pl.Series] = field(default_factory=list)
+    size: int = 0                              # the kept rows' estimated size (the disk check)
+
+    def observe(self, r: "_Rows", spec: dict[str, tuple[str, ...]], frame: pl.DataFrame, *, keys: bool) -> None:
+        """Add a batch's votes (and with `keys`, its key hashes and size)."""
+        for fld in spec["dates"]:
+            s = r.source(fld)
+            if s is not None:
+                self.dates[fld] = self.dates.get(fld, ps.DateVotes()) + ps.date_votes(s)
+        for fld in spec["numbers"]:
+            s = r.source(fld)
+            if s is not None:
+                comma, dot = self.numbers.get(fld, (0, 0))
+                more = ps.number_votes(s)
+                self.numbers[fld] = (comma + more[0], dot + more[1])
+        if not keys:
+            return
+        if all(r.has(k) for k in spec["key"]):
+            self.hashes.append(_key_hash(pl.DataFrame([r.ident(k) for k in spec["key"]])))
+        else:                                  # ids made from the rows' cells: the rows that may repeat
+            self.hashes.append(_row_text_hash(frame))
+        self.size += frame.estimated_size()
+
+    def decisions(self, prepared: Prepared, dayfirst: bool | None) -> dict[str, dict[str, Any]]:
+        """The parse decisions of the rows seen so far (of the whole file, once all are seen)."""
+        inverse = {v: k for k, v in prepared.mapping.items()}
+        out: dict[str, dict[str, Any]] = {}
+        for fld, votes in self.dates.items():
+            out[fld] = {"decided": ps.decide_dates(votes, dayfirst=dayfirst, column=inverse.get(fld, fld))}
+        for fld, votes in self.numbers.items():
+            out[fld] = {"comma_decimal": ps.decide_numbers(votes)}
+        return out
+
+    def repeated(self) -> pl.Series:
+        """The key hashes that occur more than once (sorted, then compared with the next: no hash table of
+        every row's hash)."""
+        hashes = pl.concat(self.hashes, rechunk=True) if self.hashes else pl.Series("h", [], pl.UInt64)
+        self.hashes = []
+        hashes = hashes.sort()
+        if hashes.len() < 2:
+            return hashes.clear()
+        after = hashes.slice(1)
+        return after.filter(after == hashes.slice(0, hashes.len() - 1)).unique()
+
+
+def _key_hash(keys: pl.DataFrame) -> pl.Series:
+    """One hash per row of the key columns (equal keys, nulls included, hash equal)."""
+    return keys.select(pl.reduce(lambda a, b: a ^ b, [pl.col(k).hash(seed) for seed, k in
+                                                       enumerate(keys.columns, start=1)]).alias("h"))["h"]
+
+
+def _import_streamed(store: Store, path: Path, file_name: str | None, *, kind: str | None,
+                     overrides: dict[str, str] | None, constants: dict[str, str] | None,
+                     dayfirst: bool | None) -> ImportResult | None:
+    """Import a big CSV file of a `_STREAMED` kind in row batches, or None (nothing done) when it is not one.
+
+    The same rows, rejects, notes and counts as `prepare` + `build` + `commit` of the whole file, while no
+    more than two batches of the file's cells are in memory at once (`_Streamed`)."""
+    stream = open_csv_stream(path, file_name or path.name)
+    if stream is None:
+        return None
+    name = file_name or path.name
+    try:
+        prepared = _prepared(stream.table, name, "", store=store, kind=kind, overrides=overrides, constants=constants)
+    except ImportProblem:
+        return None                            # the whole-file path reports it, as it always did
+    if prepared.kind not in _STREAMED or prepared.missing:
+        return None
+    prepared.sha256 = _file_sha256(path)
+    mapping = dict(prepared.mapping)
+    mapping.update({f"={v}": k for k, v in prepared.constants.items()})
+    demo = store.has_demo()
+    write = ImportWrite(kind=prepared.kind, file_name=prepared.file_name, sha256=prepared.sha256, rows=pl.DataFrame(),
+                        mapping=mapping, replace_demo=demo, refusals=(ImportProblem,))
+    job = _Streamed(store, stream, prepared, write, dayfirst, path,
+                    {"kind": kind, "overrides": overrides, "constants": constants})
+    write.batches = _one_ahead(job.guessed())
+    counts = store.apply_import(write)
+    store.save_mapping(prepared.header_key, prepared.kind, job.mapping)
+    return ImportResult(
+        batch_id=counts.batch_id, kind=prepared.kind, file_name=prepared.file_name, rows_read=write.rows_read,
+        inserted=counts.inserted, updated=counts.updated, unchanged=counts.unchanged, rejected=len(job.rejects),
+        skipped=write.skipped, rejects=job.rejects, mapping=write.mapping, notes=write.notes, snapshot_date=None,
+    )
+
+
+def _decided_outcome(decisions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What of the decisions changes a batch's rows (not the notes, which are the whole file's)."""
+    out: dict[str, Any] = {}
+    for fld, kw in decisions.items():
+        if "decided" in kw:
+            out[fld] = (kw["decided"].serial, kw["decided"].dayfirst)
+        else:
+            out[fld] = kw["comma_decimal"]
+    return out
+
+
+class _Streamed:
+    """The batches of a streamed import, made three ways (each a generator `Store.apply_import` writes):
+
+    `guessed`, one reading of the file: each batch is built with the decisions of the file so far (the
+    date order, Excel serials and decimal separator its rows voted for, `_Decided`); at the end, when
+    every batch was built with what the whole file decides and no key of a stored row repeats another
+    (hashes of the stored keys, sorted), the rows are those of the whole file, else `exact` replaces
+    them (`ImportRetry`: rolled back, written again). A big export is decided by its first batch, so
+    this is the common way. `exact`, two readings: the first gathers the decisions and the keys that
+    may repeat, the second builds every batch with them. `whole`, the whole-file import itself, for a
+    file the batch reader turns out not to take half-way (`NotStreamable`)."""
+
+    def __init__(self, store: Store, stream: CsvStream, prepared: Prepared, write: ImportWrite,
+                 dayfirst: bool | None, path: Path, options: dict[str, Any]) -> None:
+        self.store, self.stream, self.prepared, self.write = store, stream, prepared, write
+        self.dayfirst, self.path, self.options = dayfirst, path, options
+        self.lookups: Store = _WithoutDemo(store) if write.replace_demo else store  # type: ignore[assignment]
+        self.spec = _STREAMED[prepared.kind]
+        self.key = list(self.spec["key"])
+        self.label = {"activities": "activity_id"}[prepared.kind]
+        self.has_key = all(k in prepared.mapping.values() or k in prepared.constants for k in self.key)
+        self.previous = store.live_batch_with_sha(prepared.sha256, prepared.kind)
+        self.mapping = dict(prepared.mapping)
+        self.rejects: list[dict[str, Any]] = []
+
+    def _raw(self, frame: pl.DataFrame) -> RawTable:
+        return replace(self.stream.table, frame=frame)
+
+    def _build(self, frame: pl.DataFrame, decisions: dict[str, dict[str, Any]],
+               row_ids: tuple[dict[str, int], pl.Series] | None) -> tuple[pl.DataFrame, pl.DataFrame, _Rows, dict[str, Any]]:
+        """One batch built as `build` builds the file: its good rows (with LINE) and its rejects."""
+        raw = self._raw(frame)
+        r = _Rows(raw, self.prepared, self.dayfirst, decisions)
+        r.row_ids = row_ids
+        rows, extra = _BUILDERS[self.prepared.kind](r, self.lookups)
+        rows = _aligned(rows, frame[LINE]).with_columns(pl.Series(LINE, frame[LINE]))
+        bad = r.err_code.is_not_null()
+        good = rows.filter(~bad) if bad.any() else rows
+        return good, _reject_frame(raw, r, bad), r, extra
+
+    def _out(self, good: pl.DataFrame, rejects: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        self.rejects.extend({"line": int(a), "column": b, "reason": c} for a, b, c in
+                            rejects.select("line", "column_name", "reason").iter_rows())
+        return _drop_helper_columns(good.drop(LINE), self.prepared.kind), rejects
+
+    def _finish(self, stored: int, size: int, parse_notes: list[tuple[str, dict[str, Any]]],
+                new_reps: list[pl.DataFrame], new_accounts: list[pl.DataFrame]) -> None:
+        """What `build` and `commit` give for the whole file, once its batches are written."""
+        w = self.write
+        w.rows_read, w.skipped = self.prepared.raw.rows_read, len(self.prepared.raw.skipped)
+        check_disk(self.store, size)
+        if stored == 0:
+            raise ImportProblem("nothing_imported", rejected=len(self.rejects))
+        w.new_reps = pl.concat(new_reps).unique(maintain_order=True) if new_reps else None
+        w.new_accounts = pl.concat(new_accounts).unique(maintain_order=True) if new_accounts else None
+        w.notes = _unique_notes(list(parse_notes) + _new_notes(w.new_reps, w.new_accounts))
+        if self.previous:
+            w.notes.append(("same_file", {"batch_id": self.previous["batch_id"]}))
+
+    def guessed(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        decided = _Decided()
+        outcomes: list[dict[str, Any]] = []
+        hashes: list[pl.Series] = []
+        new_reps: list[pl.DataFrame] = []
+        new_accounts: list[pl.DataFrame] = []
+        notes: list[tuple[str, dict[str, Any]]] = []
+        stored = size = 0
+        try:
+            for frame in self.stream.read_once():
+                decided.observe(_Rows(self._raw(frame), self.prepared, self.dayfirst), self.spec, frame, keys=False)
+                decisions = decided.decisions(self.prepared, self.dayfirst)
+                good, rejects, r, extra = self._build(frame, decisions, None)
+                # a key repeated within the batch is rejected as `build` would (one repeated across batches
+                # is caught at the end: then the file is read again, the `exact` way)
+                good, dup_rejects = _dedupe(good, self.prepared.kind, r.inverse.get(self.label, self.key[0]))
+                if dup_rejects.height:
+                    rejects = pl.concat([rejects, _raw_text(self._raw(frame), dup_rejects)],
+                                        how="vertical_relaxed").sort("line")
+                outcomes.append(_decided_outcome(decisions))
+                hashes.append(_key_hash(good.select(self.key)))
+                notes = list(r.notes)
+                new_reps += [extra["new_reps"]] if extra.get("new_reps") is not None else []
+                new_accounts += [extra["new_accounts"]] if extra.get("new_accounts") is not None else []
+                stored += good.height
+                size += frame.estimated_size()
+                yield self._out(good, rejects)
+                del frame, good, rejects, r
+        except NotStreamable:
+            raise ImportRetry(_one_ahead(self.whole())) from None
+        if self.stream.table.kept_rows == 0:
+            raise ImportRetry(_one_ahead(self.whole()))
+        final = _decided_outcome(decided.decisions(self.prepared, self.dayfirst))
+        decided.hashes = hashes
+        if any(o != final for o in outcomes) or decided.repeated().len():
+            self.rejects = []
+            raise ImportRetry(_one_ahead(self.exact()))
+        self._finish(stored, size, notes, new_reps, new_accounts)
+
+    def exact(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        decided = _Decided()
+        if not self.stream.scan(lambda frame: decided.observe(_Rows(self._raw(frame), self.prepared, self.dayfirst),
+                                                             self.spec, frame, keys=True)):
+            yield from self.whole()
+            return
+        decisions = decided.decisions(self.prepared, self.dayfirst)
+        repeated = decided.repeated()
+        row_ids = None if self.has_key else ({}, repeated)
+        if row_ids is not None:                # ids made from the cells are distinct: nothing to dedupe
+            repeated = repeated.clear()
+        notes: list[tuple[str, dict[str, Any]]] = []
+        new_reps: list[pl.DataFrame] = []
+        new_accounts: list[pl.DataFrame] = []
+        seen = pl.DataFrame(schema={**{k: pl.String for k in self.key}, LINE: pl.Int64})
+        stored = 0
+        for frame in self.stream.batches():
+            good, rejects, r, extra = self._build(frame, decisions, row_ids)
+            good, dup_rejects, seen = _dedupe_batch(good, self.key, r.inverse.get(self.label, self.key[0]), repeated, seen)
+            if dup_rejects.height:
+                rejects = pl.concat([rejects, _raw_text(self._raw(frame), dup_rejects)], how="vertical_relaxed").sort("line")
+            notes = list(r.notes)              # every batch parses with the same decisions, so the same notes
+            new_reps += [extra["new_reps"]] if extra.get("new_reps") is not None else []
+            new_accounts += [extra["new_accounts"]] if extra.get("new_accounts") is not None else []
+            stored += good.height
+            yield self._out(good, rejects)
+            del frame, good, rejects, r
+        self._finish(stored, decided.size, notes, new_reps, new_accounts)
+
+    def whole(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        """`prepare`, `build` and `commit` of the whole file, inside the import's transaction."""
+        self.rejects = []
+        try:
+            prepared = prepare(self.path, self.prepared.file_name, store=self.store, **self.options)
+        except ImportProblem as problem:       # logged as `_import_locked` logs a file it could not prepare
+            problem.log_kind, problem.log_sha256 = self.options["kind"] or "unknown", None  # type: ignore[attr-defined]
+            raise
+        if prepared.missing:
+            raise ImportProblem("missing_required", kind=prepared.kind, missing=", ".join(prepared.missing),
+                                found=", ".join(prepared.raw.headers))
+        built = build(prepared, self.lookups, dayfirst=self.dayfirst)
+        check_disk(self.store, prepared.raw.frame.estimated_size())
+        if built.rows.height == 0 and built.rejects.height > 0:
+            raise ImportProblem("nothing_imported", rejected=built.rejects.height)
+        w = self.write
+        w.rows_read, w.skipped = prepared.raw.rows_read, len(prepared.raw.skipped)
+        w.new_reps, w.new_accounts, w.stages = built.new_reps, built.new_accounts, built.stages
+        w.notes = list(built.notes) + ([("same_file", {"batch_id": self.previous["batch_id"]})] if self.previous else [])
+        w.mapping = dict(prepared.mapping)
+        w.mapping.update({f"={v}": k for k, v in prepared.constants.items()})
+        self.mapping = dict(prepared.mapping)
+        self.rejects = [{"line": int(a), "column": b, "reason": c} for a, b, c in
+                        built.rejects.select("line", "column_name", "reason").iter_rows()]
+        yield built.rows, built.rejects
+
+
+T = TypeVar("T")
+
+
+def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, the next one made in a thread while the caller works on the current one (never more than
+    those two at once): a streamed import reads and builds a batch while DuckDB writes the one before.
+    What the items' generator raises is raised here, where the caller asks for the next item."""
+    made: queue.Queue[tuple[str, Any]] = queue.Queue()
+    go_on = threading.Semaphore(0)
+    stop = threading.Event()
+
+    def make() -> None:
+        try:
+            for item in items:
+                made.put(("item", item))
+                del item
+                go_on.acquire()
+                if stop.is_set():
+                    close = getattr(items, "close", None)
+                    if close is not None:
+                        close()
+                    return
+            made.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            made.put(("error", exc))
+
+    maker = threading.Thread(target=make, name="import-batches", daemon=True)
+    maker.start()
+    try:
+        while True:
+            what, value = made.get()
+            if what == "end":
+                return
+            if what == "error":
+                raise value
+            go_on.release()                     # the next one is made while the caller has this one
+            yield value
+            del value
+    finally:
+        stop.set()
+        go_on.release()
+        maker.join()
+
+
+def _dedupe_batch(rows: pl.DataFrame, key: list[str], label: str, repeated: pl.Series,
+                  seen: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """`_dedupe` of one batch of the file's good rows, given the good rows before it: only rows whose key
+    hash occurs more than once in the file (`repeated`) can repeat a key; `seen` holds the first good row
+    (key and line) of each such key so far. Returns the kept rows, the duplicates' rejects, the new `seen`."""
+    none = pl.DataFrame()
+    if repeated.len() == 0 or rows.height == 0:
+        return rows, none, seen
+    maybe = _key_hash(rows.select(key)).is_in(repeated.implode())
+    if not maybe.any():
+        return rows, none, seen
+    candidates = pl.concat([seen, rows.filter(maybe).select(*key, LINE)], how="vertical")
+    first = candidates.select((pl.col(key[0]) if len(key) == 1 else pl.struct(key)).is_first_distinct()).to_series()
+    seen = candidates.filter(first)
+    dup_lines = candidates.filter(~first)[LINE]
+    if dup_lines.len() == 0:
+        return rows, none, seen
+    is_dup = pl.col(LINE).is_in(dup_lines.implode())
+    dup = rows.filter(is_dup).join(seen.select(*key, pl.col(LINE).alias("_first")), on=key, how="left",
+                                   nulls_equal=True)
+    rej = dup.select(
+        pl.col(LINE).alias("line"),
+        pl.lit(label).alias("column_name"),
+        pl.lit("duplicate_id").alias("reason_code"),
+        pl.struct(value=pl.col(key[0]).cast(pl.String), first_line=pl.col("_first")).struct.json_encode().alias("params"),
+    )
+    return rows.filter(~is_dup), rej, seen
+
+
 def import_file(store: Store, source: str | Path | bytes, file_name: str | None = None, *, kind: str | None = None,
                 overrides: dict[str, str] | None = None, constants: dict[str, str] | None = None,
                 dayfirst: bool | None = None, as_of: date | None = None, sheet: str | None = None,
@@ -788,6 +1162,11 @@ def _import_locked(store: Store, source: str | Path | bytes, file_name: str | No
                    as_of: date | None, sheet: str | None, today: date | None) -> ImportResult:
     prepared: Prepared | None = None
     try:
+        if isinstance(source, (str, Path)) and sheet is None:
+            streamed = _import_streamed(store, Path(source), file_name, kind=kind, overrides=overrides,
+                                        constants=constants, dayfirst=dayfirst)
+            if streamed is not None:
+                return streamed
         prepared = prepare(source, file_name, store=store, kind=kind, overrides=overrides, sheet=sheet,
                            constants=constants)
         if prepared.missing:            # refused before anything changes (the demo company included)
@@ -795,6 +1174,8 @@ def _import_locked(store: Store, source: str | Path | bytes, file_name: str | No
                                 found=", ".join(prepared.raw.headers))
         return build_and_commit(store, prepared, dayfirst=dayfirst, as_of=as_of, today=today)
     except ImportProblem as problem:
+        if getattr(problem, "logged_batch", None) is not None:
+            raise                               # a streamed import refused at its end: its batch logs it
         name = prepared.file_name if prepared else (file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload"))
         store.record_failed(prepared.kind if prepared else (kind or "unknown"), name,
                             prepared.sha256 if prepared else None, problem.code, problem.text())

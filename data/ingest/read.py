@@ -45,6 +45,7 @@ Decisions (see also the README of the ingest package):
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import re
 import statistics
@@ -52,7 +53,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import fastexcel
 import polars as pl
@@ -68,6 +69,8 @@ _SAMPLE_BYTES = 64 * 1024
 _SAMPLE_BYTES_MAX = 1024 * 1024
 _PIECES_MIN_BYTES = 64 * 1024 * 1024  # a CSV file named by path from this size is read in pieces
 _PIECE_BYTES = 32 * 1024 * 1024
+_BATCH_BYTES = 16 * 1024 * 1024       # a streamed import's batch (`CsvStream`): two are in memory at once
+_QUOTE_SCAN = 1024 * 1024             # a file with a quote this near its start is not streamed at all
 _SAMPLE_MIN_RECORDS = 60
 _HEADER_SCAN = 50
 _FOLLOWING = 8
@@ -141,11 +144,13 @@ class RawTable:
     sheet: str | None
     sheets: list[str]
     decode_errors: int = 0  # invalid UTF-8 sequences replaced by U+FFFD (lossy UTF-8 only)
+    kept_rows: int | None = None  # a streamed file (`CsvStream`): its kept rows, which `frame` does not hold
 
     @property
     def rows_read(self) -> int:
         """Data rows after the header: rows kept plus rows skipped."""
-        return self.frame.height + len(self.skipped)
+        kept = self.frame.height if self.kept_rows is None else self.kept_rows
+        return kept + len(self.skipped)
 
 
 @dataclass
@@ -368,15 +373,235 @@ def _read_csv_file(path: Path, name: str, max_bytes: int) -> RawTable | None:
     )
 
 
-def _pieces(path: Path, first: int = 0) -> Iterable[bytes]:
-    """The file's bytes in pieces of about `_PIECE_BYTES` (the first one at least `first` bytes), each
-    ending with a line break (but the last)."""
+@dataclass
+class CsvStream:
+    """A big CSV file named by path, read in row batches instead of as one table (issue #6).
+
+    `open_csv_stream` takes the files `_read_csv_file` reads in pieces (UTF-8 without quotes, LF or
+    CRLF, at least `_PIECES_MIN_BYTES`) whose header cells are all named (so no column can be dropped
+    for being empty, and the headers are known before the rows are read). `read_once` yields the batches
+    of kept rows as it reads, checking every whole-file condition of the pieces reader on the way (it
+    raises `NotStreamable` at the first that fails); `scan` reads the file once, handing each batch to
+    `observe`, and `batches` reads it again and yields the same rows. Each batch is a slice of the rows
+    of `_read_csv_file`'s table (same columns, cells and `__line`), and the rows skipped are the same:
+    blank, repeated-header and subtotal rows are found row by row, and footer rows, which only the
+    trailing block of the whole file can hold, are looked for among the rows held back from the end."""
+
+    path: Path
+    table: RawTable                         # headers and what the reader learnt; `frame` holds no row
+    header: _Header
+    header_end: int
+    scanned: bool = False
+    sha256: str = ""                        # of the file's bytes, as `scan` read them
+
+    def scan(self, observe: Callable[[pl.DataFrame], None] | None = None) -> bool:
+        """Read the file once; False (read it as a whole instead) when it is not what the pieces reader
+        takes or has no data row. Afterwards `table.skipped`, `table.kept_rows` and the encoding are set."""
+        kept = 0
+        skipped: list[tuple[int, str]] = []
+        digest = hashlib.sha256()
+        try:
+            for frame in self._scanned(skipped, digest):
+                kept += frame.height
+                if observe is not None:
+                    observe(frame)
+        except NotStreamable:
+            return False
+        if kept == 0:
+            return False                    # no_data_rows: the whole-file path reports it
+        self.table.skipped, self.table.kept_rows, self.scanned = skipped, kept, True
+        self.sha256 = digest.hexdigest()
+        return True
+
+    def read_once(self) -> Iterator[pl.DataFrame]:
+        """`scan` without a second reading: the kept rows batch by batch, `table.skipped` and `kept_rows`
+        set when they end. Raises `NotStreamable` (at any batch) where `scan` returns False."""
+        kept = 0
+        skipped: list[tuple[int, str]] = []
+        for frame in self._scanned(skipped, None):
+            kept += frame.height
+            yield frame
+        self.table.skipped, self.table.kept_rows, self.scanned = skipped, kept, True
+
+    def batches(self) -> Iterator[pl.DataFrame]:
+        """The kept rows again, a piece of the file at a time (the rows `scan` skipped left out)."""
+        if not self.scanned:
+            raise RuntimeError("CsvStream.batches before a successful scan")
+        skipped = pl.Series(LINE_COLUMN, [line for line, _ in self.table.skipped], pl.Int64)
+        used = _header_names(self.header.cells)
+        names = _column_names(len(self.header.cells))
+        kept = 0
+        stats: dict[str, int] = {}
+        try:
+            for rows in self._pieces_read(stats):
+                if skipped.len():
+                    rows = rows.filter(~pl.col(LINE_COLUMN).is_in(skipped.implode()))
+                kept += rows.height
+                yield rows.select([pl.col(c).alias(n) for c, n in zip(names, used)] + [pl.col(LINE_COLUMN)])
+        except NotStreamable as exc:
+            raise RuntimeError(f"{self.path} changed while it was imported") from exc
+        if kept != self.table.kept_rows:
+            raise RuntimeError(f"{self.path} changed while it was imported")
+
+    def _pieces_read(self, stats: dict[str, int], digest: Any = None) -> Iterator[pl.DataFrame]:
+        """The file's data rows (c0.., __line) a piece at a time, with `_polars_pieces`' checks: raises
+        NotStreamable where that returns None. At the end `stats` holds the line ending (as "crlf": 0/1);
+        `digest` (a hashlib object) is fed every byte of the file."""
+        header, width = self.header, len(self.header.cells)
+        names = _column_names(width)
+        newlines = returns = crlf = crcrlf = 0
+        first_piece, last = True, b""
+        line = header.line + header.span             # the line of the next data row
+        for piece in _pieces(self.path, self.header_end, min(_BATCH_BYTES, _PIECE_BYTES)):
+            if digest is not None:
+                digest.update(piece)
+            if b'"' in piece:
+                raise NotStreamable
+            if not piece.isascii():
+                try:
+                    piece.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise NotStreamable from exc
+            newlines += piece.count(b"\n")
+            returns += piece.count(b"\r")
+            if returns:
+                crlf += piece.count(b"\r\n")
+                crcrlf += piece.count(b"\r\r\n")
+            try:
+                rows = pl.read_csv(
+                    piece, has_header=False, separator=self.table.delimiter or ",", quote_char='"',
+                    skip_lines=header.line - 1 if first_piece else 0, infer_schema=False,
+                    schema={name: pl.String for name in names}, truncate_ragged_lines=True,
+                    missing_columns="insert", extra_columns="ignore", raise_if_empty=False,
+                )
+            except Exception as exc:  # noqa: BLE001 - as the pieces reader: read the whole file instead
+                raise NotStreamable from exc
+            if first_piece:
+                if rows.height == 0 or not _same_cells(rows.row(0), header.cells):
+                    raise NotStreamable
+                rows = rows.slice(1)
+                first_piece = False
+            last = piece[-1:]
+            yield rows.with_columns(pl.int_range(line, line + rows.height, dtype=pl.Int64).alias(LINE_COLUMN))
+            line += rows.height
+        if first_piece:
+            raise NotStreamable
+        ending = "LF"
+        if returns:
+            ending = _line_ending(crcrlf if crlf else 0, crlf, returns, newlines)
+            if ending not in ("LF", "CRLF"):
+                raise NotStreamable
+        total_lines = newlines + (0 if last == b"\n" else 1)
+        if line - 1 != total_lines:
+            raise NotStreamable
+        stats["crlf"] = int(ending == "CRLF")
+
+    def _scanned(self, skipped: list[tuple[int, str]], digest: Any) -> Iterator[pl.DataFrame]:
+        """The kept rows, batch by batch, as `_finish` keeps them; the skipped ones go to `skipped`."""
+        header, width = self.header, len(self.header.cells)
+        names = _column_names(width)
+        used = _header_names(header.cells)
+        held: pl.DataFrame | None = None               # rows that may still turn out to be footers
+        stats: dict[str, int] = {}
+        for rows in self._pieces_read(stats, digest):
+            rows = _with_reasons(rows, header.cells, width)
+            held = rows if held is None else pl.concat([held, rows], how="vertical")
+            nonblank = held.select(pl.arg_where(~pl.col("_blank"))).to_series()
+            if nonblank.len() >= _TAIL_ROWS:        # rows before the last _TAIL_ROWS non-blank ones are no footers
+                cut = int(nonblank[-_TAIL_ROWS])
+                if cut:
+                    yield _release(held.slice(0, cut), names, used, skipped)
+                    held = held.slice(cut)
+        if held is not None and held.height:
+            cells = held.select(names)
+            flags = held.select(pl.int_range(0, pl.len(), dtype=pl.Int64).alias("i"), pl.col("_blank").alias("blank"))
+            reasons = {i: r for i, r in enumerate(held["_reason"].to_list()) if r is not None}
+            footers = _footer_rows(cells, flags, reasons, width)
+            if footers:
+                reason = held["_reason"].scatter(footers, "footer")
+                held = held.with_columns(reason.alias("_reason"))
+            yield _release(held, names, used, skipped)
+        with self.path.open("rb") as handle:
+            bom = handle.read(3) == codecs.BOM_UTF8
+        self.table.encoding = "utf-8-sig" if bom else "utf-8"
+        self.table.line_ending = "CRLF" if stats.get("crlf") else "LF"
+
+
+class NotStreamable(Exception):
+    """The file is not one the pieces reader takes (or polars disagrees): read it whole."""
+
+
+def _with_reasons(rows: pl.DataFrame, header_cells: Cells, width: int) -> pl.DataFrame:
+    """`rows` (c0.., __line) with `_blank` and `_reason`: blank, repeated_header or subtotal, as `_finish`
+    finds them (footers come later, from the file's end)."""
+    flags = _row_flags(rows.drop(LINE_COLUMN), header_cells)
+    reason = (pl.when(pl.col("blank")).then(pl.lit("blank"))
+              .when(pl.col("repeated")).then(pl.lit("repeated_header")))
+    out = rows.with_columns(flags["blank"].alias("_blank"), flags.select(reason.alias("r"))["r"].alias("_reason"))
+    labelled = flags.filter(pl.col("total_label") & ~pl.col("blank") & ~pl.col("repeated"))["i"].to_list()
+    totals = [i for i in labelled if _is_subtotal(_values(rows.drop(LINE_COLUMN).row(i)), width)]
+    if totals:
+        out = out.with_columns(out["_reason"].scatter(totals, "subtotal").alias("_reason"))
+    return out
+
+
+def _release(rows: pl.DataFrame, names: list[str], used: list[str], skipped: list[tuple[int, str]]) -> pl.DataFrame:
+    """The kept rows of a batch, named as the table's columns; the skipped ones go to `skipped`."""
+    gone = rows.filter(pl.col("_reason").is_not_null())
+    skipped.extend(zip(gone[LINE_COLUMN].to_list(), gone["_reason"].to_list()))
+    kept = rows.filter(pl.col("_reason").is_null()) if gone.height else rows
+    return kept.select([pl.col(c).alias(n) for c, n in zip(names, used)] + [pl.col(LINE_COLUMN)])
+
+
+def open_csv_stream(path: str | Path, name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> CsvStream | None:
+    """A `CsvStream` of the file, or None when it is to be read as a whole (see `CsvStream`)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes or size < _PIECES_MIN_BYTES:
+            return None
+        with path.open("rb") as handle:
+            head = handle.read(_SAMPLE_BYTES_MAX)
+    except OSError:
+        return None
+    if (head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _utf16_without_bom(head[:4096])
+            or b"\x00" in head[:8192] or b'"' in head[:_QUOTE_SCAN]):  # quotes: read whole (a late one is found later)
+        return None
+    try:
+        if _sniff_kind(head) != "csv":
+            return None
+        sample, final = _sample_of(head, size)
+        _refuse_non_table_text(sample, final)
+        hint = _SEP_HINT_RE.match(sample)
+        delimiter = hint.group(1) if hint else _sniff_delimiter(sample, final)
+        header = _find_header(_parse_records(sample, delimiter, final=final), first_line=2 if hint else 1)
+    except ImportProblem:
+        return None
+    if not header.cells or any(cell is None or not cell.strip() for cell in header.cells):
+        return None                                     # a column might be dropped: read it whole
+    header_end = -1
+    for _ in range(header.line - 1 + header.span):
+        header_end = head.find(b"\n", header_end + 1)
+        if header_end < 0:
+            return None
+    headers = _header_names(header.cells)
+    empty = pl.DataFrame(schema={**{h: pl.String for h in headers}, LINE_COLUMN: pl.Int64})
+    table = RawTable(headers=headers, frame=empty, skipped=[], encoding="utf-8", delimiter=delimiter,
+                     line_ending="LF", header_line=header.line, title_lines=header.titles, sheet=None, sheets=[],
+                     kept_rows=0)
+    return CsvStream(path, table, header, header_end + 1)
+
+
+def _pieces(path: Path, first: int = 0, piece: int | None = None) -> Iterable[bytes]:
+    """The file's bytes in pieces of about `piece` bytes (`_PIECE_BYTES`; the first one at least `first`
+    bytes), each ending with a line break (but the last)."""
     carry = b""
-    size = max(_PIECE_BYTES, first)
+    piece = piece or _PIECE_BYTES
+    size = max(piece, first)
     with path.open("rb") as handle:
         while True:
             block = handle.read(size)
-            size = _PIECE_BYTES
+            size = piece
             if not block:
                 break
             block = carry + block
