@@ -82,6 +82,8 @@ def _file(seed: int, *, n: int = 1000, sep: str = ",", crlf: bool = False, bom: 
             act = "A00031"                                                   # repeats a rejected row's id
         if dups and i in (250, 900, n - 2):
             act = "A00\u200b010"                                             # the same id once cleaned
+        if i in (150, n - 9):
+            act = " "                                                        # no id, early and late: rejected
         owner = rng.choice(["R1", "R2", "R3", "alice smith", "ALICE SMITH ", "Newbie", "R9"])
         if i % 211 == 3 or i == n - 11:
             owner = rng.choice(["", "n/a"])                                  # missing owner, late too
@@ -263,6 +265,8 @@ def test_the_whole_import_decisions_are_taken_late_and_kept(tmp_path, monkeypatc
     assert {"code": "date_order_from_data", "params": {"column": "Activity Date Time", "order": "day-first"}} in notes
     codes = reasons["reason_code"].to_list()
     assert "duplicate_id" in codes and "bad_date" in codes and "missing_value" in codes
+    no_id = [line for line, c, p in reasons.iter_rows() if c == "missing_value" and json.loads(p)["column"] == "Activity ID"]
+    assert len(no_id) == 2 and no_id[0] < 160 < no_id[1], no_id   # a row without an id: rejected, not the file
     dup = [json.loads(p) for c, p in zip(codes, reasons["params"].to_list()) if c == "duplicate_id"]
     assert any(d["value"] == "A00010" and d["first_line"] == 12 for d in dup)   # first row 10 lines down
     assert {2.5, 1250.0} <= durations                          # a decimal comma: 2,5 and 1.250 (thousands)

@@ -572,7 +572,11 @@ def _build_activities(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, A
     r.require("occurred_at", when)
     account, new_accounts = _accounts(r, store) if r.has("account") else (_const(None, r.n, pl.String), None)
     deal = _deal_ids(r.ident("deal_id"), store) if r.has("deal_id") else _const(None, r.n, pl.String)
-    act_id = r.ident("activity_id") if r.has("activity_id") else _row_hash_ids(r.frame, r.row_ids)
+    if r.has("activity_id"):               # a file with ids: a row without one is rejected, as any key's
+        act_id = r.ident("activity_id")
+        r.require("activity_id", act_id)
+    else:                                    # a file without: ids made from the cells
+        act_id = _row_hash_ids(r.frame, r.row_ids)
     rows = pl.DataFrame({
         "activity_id": act_id, "rep_id": owner, "account_id": account, "deal_id": deal, "kind": kind,
         "occurred_at": when, "duration_min": r.value("duration_min", ps.parse_numbers, pl.Float64),
