@@ -323,14 +323,10 @@ def _read_csv(data: bytes) -> RawTable:
     )
 
 
-def _read_csv_file(path: Path, name: str, max_bytes: int) -> RawTable | None:
-    """A big UTF-8 CSV file without quotes, read from disk in pieces of `_PIECE_BYTES` cut at line ends,
-    so the file's bytes are never all in memory beside the table (690 MB for 10M activities); None
-    (read it whole) for any other file. The table equals `_read_csv` of the whole file's bytes: without a
-    quote every line is one record, so polars parses each piece's lines as it parses them in the whole
-    file, and every whole-file condition (UTF-8, no quote, the line ending, the line count) is checked
-    over all pieces before the table is returned. A file with a problem is read again whole, which
-    reports it (the sample here is not normalised as the whole file's is for CR line ends)."""
+def _csv_head(path: Path, max_bytes: int, *, quote_free: bool = False) -> tuple[str, _Header, int] | None:
+    """How a big UTF-8 CSV file read in pieces starts: its delimiter, its header and the byte offset
+    where its rows begin; None for a file to read whole (outside the pieces' sizes, UTF-16, binary, not
+    a CSV table, a header beyond the sample; with `quote_free`, a quote in its first `_QUOTE_SCAN` bytes)."""
     try:
         size = path.stat().st_size
         if size > max_bytes or size < _PIECES_MIN_BYTES:
@@ -340,7 +336,7 @@ def _read_csv_file(path: Path, name: str, max_bytes: int) -> RawTable | None:
     except OSError:
         return None                                     # the whole-file path reports it
     if (head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _utf16_without_bom(head[:4096])
-            or b"\x00" in head[:8192]):
+            or b"\x00" in head[:8192] or (quote_free and b'"' in head[:_QUOTE_SCAN])):
         return None
     try:
         if _sniff_kind(head) != "csv":
@@ -350,12 +346,30 @@ def _read_csv_file(path: Path, name: str, max_bytes: int) -> RawTable | None:
         hint = _SEP_HINT_RE.match(sample)
         delimiter = hint.group(1) if hint else _sniff_delimiter(sample, final)
         header = _find_header(_parse_records(sample, delimiter, final=final), first_line=2 if hint else 1)
-        header_end = -1                                 # the first piece holds the header's lines
-        for _ in range(header.line - 1 + header.span):
-            header_end = head.find(b"\n", header_end + 1)
-            if header_end < 0:
-                return None
-        parsed = _polars_pieces(path, delimiter, header, header_end + 1)
+    except ImportProblem:
+        return None                                     # the whole-file path reports the file's problem
+    header_end = -1                                     # the first piece holds the header's lines
+    for _ in range(header.line - 1 + header.span):
+        header_end = head.find(b"\n", header_end + 1)
+        if header_end < 0:
+            return None
+    return delimiter, header, header_end + 1
+
+
+def _read_csv_file(path: Path, name: str, max_bytes: int) -> RawTable | None:
+    """A big UTF-8 CSV file without quotes, read from disk in pieces of `_PIECE_BYTES` cut at line ends,
+    so the file's bytes are never all in memory beside the table (690 MB for 10M activities); None
+    (read it whole) for any other file. The table equals `_read_csv` of the whole file's bytes: without a
+    quote every line is one record, so polars parses each piece's lines as it parses them in the whole
+    file, and every whole-file condition (UTF-8, no quote, the line ending, the line count) is checked
+    over all pieces before the table is returned. A file with a problem is read again whole, which
+    reports it (the sample here is not normalised as the whole file's is for CR line ends)."""
+    start = _csv_head(path, max_bytes)
+    if start is None:
+        return None
+    delimiter, header, rows_at = start
+    try:
+        parsed = _polars_pieces(path, delimiter, header, rows_at)
         if parsed is None:
             return None
         rows, lines, encoding, line_ending = parsed
@@ -556,40 +570,18 @@ def _release(rows: pl.DataFrame, names: list[str], used: list[str], skipped: lis
 def open_csv_stream(path: str | Path, name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> CsvStream | None:
     """A `CsvStream` of the file, or None when it is to be read as a whole (see `CsvStream`)."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes or size < _PIECES_MIN_BYTES:
-            return None
-        with path.open("rb") as handle:
-            head = handle.read(_SAMPLE_BYTES_MAX)
-    except OSError:
+    start = _csv_head(path, max_bytes, quote_free=True)   # quotes: read whole (a late one is found later)
+    if start is None:
         return None
-    if (head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _utf16_without_bom(head[:4096])
-            or b"\x00" in head[:8192] or b'"' in head[:_QUOTE_SCAN]):  # quotes: read whole (a late one is found later)
-        return None
-    try:
-        if _sniff_kind(head) != "csv":
-            return None
-        sample, final = _sample_of(head, size)
-        _refuse_non_table_text(sample, final)
-        hint = _SEP_HINT_RE.match(sample)
-        delimiter = hint.group(1) if hint else _sniff_delimiter(sample, final)
-        header = _find_header(_parse_records(sample, delimiter, final=final), first_line=2 if hint else 1)
-    except ImportProblem:
-        return None
+    delimiter, header, rows_at = start
     if not header.cells or any(cell is None or not cell.strip() for cell in header.cells):
         return None                                     # a column might be dropped: read it whole
-    header_end = -1
-    for _ in range(header.line - 1 + header.span):
-        header_end = head.find(b"\n", header_end + 1)
-        if header_end < 0:
-            return None
     headers = _header_names(header.cells)
     empty = pl.DataFrame(schema={**{h: pl.String for h in headers}, LINE_COLUMN: pl.Int64})
     table = RawTable(headers=headers, frame=empty, skipped=[], encoding="utf-8", delimiter=delimiter,
                      line_ending="LF", header_line=header.line, title_lines=header.titles, sheet=None, sheets=[],
                      kept_rows=0)
-    return CsvStream(path, table, header, header_end + 1)
+    return CsvStream(path, table, header, rows_at)
 
 
 def _pieces(path: Path, first: int = 0, piece: int | None = None) -> Iterable[bytes]:
