@@ -229,8 +229,11 @@ def _assert_same(tmp_path: Path, base: Path | None, files: list[tuple[bytes, dic
 
 
 # ---------------------------------------------------------------------------------------------- tests
-@pytest.mark.parametrize("variant", list(VARIANTS))
-@pytest.mark.parametrize("seed", [1, 2])
+# every variant with seed 1; a second seed for the variants decided late (the CI run stays under 20 minutes)
+SECOND_SEED = ("ambiguous", "iso_semicolon_comma_late", "serial_broken", "quoted_late")
+
+
+@pytest.mark.parametrize(("variant", "seed"), [(v, 1) for v in VARIANTS] + [(v, 2) for v in SECOND_SEED])
 def test_a_streamed_import_stores_what_the_whole_file_stores(tmp_path, monkeypatch, seeded, variant, seed):
     opts = VARIANTS[variant]
     rng = random.Random(seed * 101 + len(variant))
