@@ -458,57 +458,9 @@ class CsvStream:
             raise RuntimeError(f"{self.path} changed while it was imported")
 
     def _pieces_read(self, stats: dict[str, int], digest: Any = None) -> Iterator[pl.DataFrame]:
-        """The file's data rows (c0.., __line) a piece at a time, with `_polars_pieces`' checks: raises
-        NotStreamable where that returns None. At the end `stats` holds the line ending (as "crlf": 0/1);
-        `digest` (a hashlib object) is fed every byte of the file."""
-        header, width = self.header, len(self.header.cells)
-        names = _column_names(width)
-        newlines = returns = crlf = crcrlf = 0
-        first_piece, last = True, b""
-        line = header.line + header.span             # the line of the next data row
-        for piece in _pieces(self.path, self.header_end, min(_BATCH_BYTES, _PIECE_BYTES)):
-            if digest is not None:
-                digest.update(piece)
-            if b'"' in piece:
-                raise NotStreamable
-            if not piece.isascii():
-                try:
-                    piece.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise NotStreamable from exc
-            newlines += piece.count(b"\n")
-            returns += piece.count(b"\r")
-            if returns:
-                crlf += piece.count(b"\r\n")
-                crcrlf += piece.count(b"\r\r\n")
-            try:
-                rows = pl.read_csv(
-                    piece, has_header=False, separator=self.table.delimiter or ",", quote_char='"',
-                    skip_lines=header.line - 1 if first_piece else 0, infer_schema=False,
-                    schema={name: pl.String for name in names}, truncate_ragged_lines=True,
-                    missing_columns="insert", extra_columns="ignore", raise_if_empty=False,
-                )
-            except Exception as exc:  # noqa: BLE001 - as the pieces reader: read the whole file instead
-                raise NotStreamable from exc
-            if first_piece:
-                if rows.height == 0 or not _same_cells(rows.row(0), header.cells):
-                    raise NotStreamable
-                rows = rows.slice(1)
-                first_piece = False
-            last = piece[-1:]
-            yield rows.with_columns(pl.int_range(line, line + rows.height, dtype=pl.Int64).alias(LINE_COLUMN))
-            line += rows.height
-        if first_piece:
-            raise NotStreamable
-        ending = "LF"
-        if returns:
-            ending = _line_ending(crcrlf if crlf else 0, crlf, returns, newlines)
-            if ending not in ("LF", "CRLF"):
-                raise NotStreamable
-        total_lines = newlines + (0 if last == b"\n" else 1)
-        if line - 1 != total_lines:
-            raise NotStreamable
-        stats["crlf"] = int(ending == "CRLF")
+        """The file's data rows (c0.., __line) a batch at a time (`_checked_pieces`)."""
+        return _checked_pieces(self.path, self.table.delimiter or ",", self.header, self.header_end,
+                               min(_BATCH_BYTES, _PIECE_BYTES), stats, digest)
 
     def _scanned(self, skipped: list[tuple[int, str]], digest: Any) -> Iterator[pl.DataFrame]:
         """The kept rows, batch by batch, as `_finish` keeps them; the skipped ones go to `skipped`."""
@@ -607,59 +559,74 @@ def _pieces(path: Path, first: int = 0, piece: int | None = None) -> Iterable[by
         yield carry
 
 
-def _polars_pieces(path: Path, delimiter: str, header: _Header,
-                   header_end: int) -> tuple[pl.DataFrame, pl.Series, str, str] | None:
-    """`_polars_rows` over the file's pieces: rows, line numbers, encoding and line ending; None when the
-    file is not strict UTF-8 without quotes with LF or CRLF line ends, or polars disagrees anywhere."""
+def _checked_pieces(path: Path, delimiter: str, header: _Header, header_end: int, piece_bytes: int,
+                    stats: dict[str, int], digest: Any = None) -> Iterator[pl.DataFrame]:
+    """The file's data rows (c0.., __line) a piece of about `piece_bytes` at a time, checked on the way:
+    raises `NotStreamable` where the file is not strict UTF-8 without quotes with LF or CRLF line ends,
+    or polars disagrees anywhere (its header row, its count of lines). At the end `stats` holds the line
+    ending (as "crlf": 0/1); `digest` (a hashlib object) is fed every byte of the file."""
     names = _column_names(len(header.cells))
-    frames: list[pl.DataFrame] = []
     newlines = returns = crlf = crcrlf = 0
     first_piece, last = True, b""
-    for piece in _pieces(path, header_end):
+    line = header.line + header.span             # the line of the next data row
+    for piece in _pieces(path, header_end, piece_bytes):
+        if digest is not None:
+            digest.update(piece)
         if b'"' in piece:
-            return None
+            raise NotStreamable
         if not piece.isascii():     # a piece ends with a line break, so no character spans two pieces
             try:
                 piece.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
+            except UnicodeDecodeError as exc:
+                raise NotStreamable from exc
         newlines += piece.count(b"\n")
         returns += piece.count(b"\r")
         if returns:
             crlf += piece.count(b"\r\n")
             crcrlf += piece.count(b"\r\r\n")
         try:
-            frame = pl.read_csv(
+            rows = pl.read_csv(
                 piece, has_header=False, separator=delimiter, quote_char='"',
                 skip_lines=header.line - 1 if first_piece else 0, infer_schema=False,
                 schema={name: pl.String for name in names}, truncate_ragged_lines=True,
                 missing_columns="insert", extra_columns="ignore", raise_if_empty=False,
             )
-        except Exception:  # noqa: BLE001 - any polars failure: read the whole file (the exact reader if need be)
-            return None
+        except Exception as exc:  # noqa: BLE001 - any polars failure: read the whole file (the exact reader if need be)
+            raise NotStreamable from exc
         if first_piece:
-            if frame.height == 0 or not _same_cells(frame.row(0), header.cells):
-                return None
-            frame = frame.slice(1)
+            if rows.height == 0 or not _same_cells(rows.row(0), header.cells):
+                raise NotStreamable
+            rows = rows.slice(1)
             first_piece = False
-        frames.append(frame)
         last = piece[-1:]
+        yield rows.with_columns(pl.int_range(line, line + rows.height, dtype=pl.Int64).alias(LINE_COLUMN))
+        line += rows.height
     if first_piece:
-        return None
+        raise NotStreamable
     ending = "LF"
     if returns:
         ending = _line_ending(crcrlf if crlf else 0, crlf, returns, newlines)
         if ending not in ("LF", "CRLF"):            # CR and CR CR LF files are normalised first: read whole
-            return None
+            raise NotStreamable
+    if line - 1 != newlines + (0 if last == b"\n" else 1):
+        raise NotStreamable
+    stats["crlf"] = int(ending == "CRLF")
+
+
+def _polars_pieces(path: Path, delimiter: str, header: _Header,
+                   header_end: int) -> tuple[pl.DataFrame, pl.Series, str, str] | None:
+    """`_polars_rows` over the file's pieces (`_checked_pieces`): rows, line numbers, encoding and line
+    ending; None where `_checked_pieces` raises `NotStreamable`."""
+    stats: dict[str, int] = {}
+    try:
+        frames = list(_checked_pieces(path, delimiter, header, header_end, _PIECE_BYTES, stats))
+    except NotStreamable:
+        return None
     rows = pl.concat(frames, how="vertical", rechunk=False)
     del frames
-    total_lines = newlines + (0 if last == b"\n" else 1)
-    if header.line - 1 + header.span + rows.height != total_lines:
-        return None
-    lines = pl.int_range(0, rows.height, dtype=pl.Int64, eager=True) + (header.line + header.span)
     with path.open("rb") as handle:
         bom = handle.read(3) == codecs.BOM_UTF8
-    return rows, lines, "utf-8-sig" if bom else "utf-8", ending
+    return rows.drop(LINE_COLUMN), rows[LINE_COLUMN], "utf-8-sig" if bom else "utf-8", "CRLF" if stats["crlf"] else "LF"
 
 
 def _decode(data: bytes) -> _Text:
