@@ -120,7 +120,7 @@ def test_forecast_and_meeting_agree_on_the_demo(demo):
     assert compared > 0
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(uploads=companies())
 def test_forecast_and_meeting_agree_on_generated_stores(tmp_path_factory, uploads):
     store = _store(tmp_path_factory.mktemp("gen") / "d.duckdb", uploads)

@@ -177,7 +177,7 @@ GEN_PERIODS = [(None, None), (date(2026, 10, 1), date(2026, 12, 31)), (date(2026
                (date(2026, 11, 1), None)]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(uploads=companies(), seed=st.integers(0, 10_000))
 def test_history_view_equals_the_plain_computation_on_generated_stores(tmp_path_factory, uploads, seed):
     store = _store(tmp_path_factory.mktemp("gen") / "h.duckdb", uploads)

@@ -147,7 +147,7 @@ def store(tmp_path_factory):
     s.close()
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(op, min_size=1, max_size=10))
 def test_incremental_rebuild_equals_full_rebuild(store, ops):
     store.clear_all()
