@@ -445,7 +445,7 @@ class CsvStream:
         used = _header_names(self.header.cells)
         names = _column_names(len(self.header.cells))
         kept = 0
-        stats: dict[str, int] = {}
+        stats: dict[str, str] = {}
         try:
             for rows in self._pieces_read(stats):
                 if skipped.len():
@@ -457,7 +457,7 @@ class CsvStream:
         if kept != self.table.kept_rows:
             raise RuntimeError(f"{self.path} changed while it was imported")
 
-    def _pieces_read(self, stats: dict[str, int], digest: Any = None) -> Iterator[pl.DataFrame]:
+    def _pieces_read(self, stats: dict[str, str], digest: Any = None) -> Iterator[pl.DataFrame]:
         """The file's data rows (c0.., __line) a batch at a time (`_checked_pieces`)."""
         return _checked_pieces(self.path, self.table.delimiter or ",", self.header, self.header_end,
                                min(_BATCH_BYTES, _PIECE_BYTES), stats, digest)
@@ -468,7 +468,7 @@ class CsvStream:
         names = _column_names(width)
         used = _header_names(header.cells)
         held: pl.DataFrame | None = None               # rows that may still turn out to be footers
-        stats: dict[str, int] = {}
+        stats: dict[str, str] = {}
         for rows in self._pieces_read(stats, digest):
             rows = _with_reasons(rows, header.cells, width)
             held = rows if held is None else pl.concat([held, rows], how="vertical")
@@ -487,10 +487,7 @@ class CsvStream:
                 reason = held["_reason"].scatter(footers, "footer")
                 held = held.with_columns(reason.alias("_reason"))
             yield _release(held, names, used, skipped)
-        with self.path.open("rb") as handle:
-            bom = handle.read(3) == codecs.BOM_UTF8
-        self.table.encoding = "utf-8-sig" if bom else "utf-8"
-        self.table.line_ending = "CRLF" if stats.get("crlf") else "LF"
+        self.table.encoding, self.table.line_ending = stats["encoding"], stats["line_ending"]
 
 
 class NotStreamable(Exception):
@@ -560,11 +557,12 @@ def _pieces(path: Path, first: int = 0, piece: int | None = None) -> Iterable[by
 
 
 def _checked_pieces(path: Path, delimiter: str, header: _Header, header_end: int, piece_bytes: int,
-                    stats: dict[str, int], digest: Any = None) -> Iterator[pl.DataFrame]:
+                    stats: dict[str, str], digest: Any = None) -> Iterator[pl.DataFrame]:
     """The file's data rows (c0.., __line) a piece of about `piece_bytes` at a time, checked on the way:
     raises `NotStreamable` where the file is not strict UTF-8 without quotes with LF or CRLF line ends,
-    or polars disagrees anywhere (its header row, its count of lines). At the end `stats` holds the line
-    ending (as "crlf": 0/1); `digest` (a hashlib object) is fed every byte of the file."""
+    or polars disagrees anywhere (its header row, its count of lines). At the end `stats` holds the
+    "encoding" (utf-8, or utf-8-sig with a BOM) and the "line_ending" (LF or CRLF); `digest` (a hashlib
+    object) is fed every byte of the file."""
     names = _column_names(len(header.cells))
     newlines = returns = crlf = crcrlf = 0
     first_piece, last = True, b""
@@ -593,11 +591,12 @@ def _checked_pieces(path: Path, delimiter: str, header: _Header, header_end: int
             )
         except Exception as exc:  # noqa: BLE001 - any polars failure: read the whole file (the exact reader if need be)
             raise NotStreamable from exc
-        if first_piece:
+        if first_piece:                     # the first piece starts at the file's first byte
             if rows.height == 0 or not _same_cells(rows.row(0), header.cells):
                 raise NotStreamable
             rows = rows.slice(1)
             first_piece = False
+            stats["encoding"] = "utf-8-sig" if piece.startswith(codecs.BOM_UTF8) else "utf-8"
         last = piece[-1:]
         yield rows.with_columns(pl.int_range(line, line + rows.height, dtype=pl.Int64).alias(LINE_COLUMN))
         line += rows.height
@@ -610,23 +609,21 @@ def _checked_pieces(path: Path, delimiter: str, header: _Header, header_end: int
             raise NotStreamable
     if line - 1 != newlines + (0 if last == b"\n" else 1):
         raise NotStreamable
-    stats["crlf"] = int(ending == "CRLF")
+    stats["line_ending"] = ending
 
 
 def _polars_pieces(path: Path, delimiter: str, header: _Header,
                    header_end: int) -> tuple[pl.DataFrame, pl.Series, str, str] | None:
     """`_polars_rows` over the file's pieces (`_checked_pieces`): rows, line numbers, encoding and line
     ending; None where `_checked_pieces` raises `NotStreamable`."""
-    stats: dict[str, int] = {}
+    stats: dict[str, str] = {}
     try:
         frames = list(_checked_pieces(path, delimiter, header, header_end, _PIECE_BYTES, stats))
     except NotStreamable:
         return None
     rows = pl.concat(frames, how="vertical", rechunk=False)
     del frames
-    with path.open("rb") as handle:
-        bom = handle.read(3) == codecs.BOM_UTF8
-    return rows.drop(LINE_COLUMN), rows[LINE_COLUMN], "utf-8-sig" if bom else "utf-8", "CRLF" if stats["crlf"] else "LF"
+    return rows.drop(LINE_COLUMN), rows[LINE_COLUMN], stats["encoding"], stats["line_ending"]
 
 
 def _decode(data: bytes) -> _Text:
