@@ -219,3 +219,21 @@ CREATE TABLE IF NOT EXISTS stay_counts (
     days         BIGINT,
     deals        BIGINT
 );
+
+-- Derived: from the snapshots, the deals, their stage history and the pipeline, the rows of each snapshot
+-- date (the latest upload per date and deal) counted per date, deleted (the deal is no longer in the deals
+-- table) or not, owner (the deals table's, else the snapshot's), furthest open stage reached by that date
+-- and age bucket at close (both NULL for a row not closed): the closed deals, the won ones and the rows of
+-- deals the deals table has closed by then. The Forecast and Meeting pages' past accuracy learns each
+-- past snapshot's historical win rates from these instead of every snapshot row. Rebuilt whole when the
+-- deals, the snapshots, the stage history or the pipeline change.
+CREATE TABLE IF NOT EXISTS snapshot_training (
+    snapshot_date DATE,
+    deleted       BOOLEAN,
+    owner_rep_id  VARCHAR,
+    max_idx       BIGINT,
+    bucket        BIGINT,
+    deals         BIGINT,
+    won           BIGINT,
+    shown         BIGINT
+);

@@ -62,6 +62,9 @@ TABLES: dict[str, Table] = {
 FACT_TABLES: tuple[str, ...] = tuple(TABLES)
 STAGE_COLUMNS: tuple[str, ...] = ("name", "position", "probability", "is_won", "is_lost", "source")
 SNAPSHOT_COLUMNS: tuple[str, ...] = ("snapshot_date", "deal_id", "stage", "status", "amount", "close_date", "owner_rep_id")
+# the age buckets (days from creation to close) `snapshot_training` counts closed deals by: the
+# historical forecast's default edges (metrics.forecast.AGE_EDGES; a test holds them equal)
+TRAINING_AGE_EDGES: tuple[int, ...] = (0, 30, 90, 180)
 READABLE: tuple[str, ...] = FACT_TABLES + ("stages", "deal_snapshots", "imports", "rejected_rows", "saved_mappings")
 
 
@@ -736,9 +739,11 @@ class Store:
                                                 "activity_months": ("activities",),
                                                 "stage_facts": ("stage_history",),
                                                 "deal_reach": ("stage_history", "stages"),
-                                                "stay_counts": ("stage_history", "deals")}
+                                                "stay_counts": ("stage_history", "deals"),
+                                                "snapshot_training": ("deal_snapshots", "deals", "stage_history", "stages")}
     # the derived table each one is computed from, which a rebuild of it therefore follows
-    _DERIVED_AFTER: dict[str, str] = {"deal_reach": "stage_facts", "stay_counts": "stage_facts"}
+    _DERIVED_AFTER: dict[str, str] = {"deal_reach": "stage_facts", "stay_counts": "stage_facts",
+                                      "snapshot_training": "deal_reach"}
     # Incremental rebuild of the stage tables: the deals one batch touches (rows it wrote, rows it replaced),
     # as the temp table `touched_stage_facts`, taken while both versions are known: after an import's
     # writes, before an undo's. Every derived row of a deal is a function of that deal's history rows only,
@@ -834,6 +839,10 @@ class Store:
             if name == "deal_reach":                      # numbered by the stored pipeline's open stages
                 n = _one(cur, f"SELECT count(*) FROM ({self._OPEN_STAGES})")[0]
                 params = {f"s{k}": k for k in range(n)} | ({"n": n} if n else {})
+            if name == "snapshot_training":               # after deal_reach, which it reads
+                cur.execute(self._CLEAR_DERIVED[name])
+                self._build_training(cur)
+                continue
             if name == "stay_counts" and name in incremental:   # corrected by the touched deals (after stage_facts)
                 for sql in self._STAY_AFTER:
                     cur.execute(sql)
@@ -1477,6 +1486,18 @@ class Store:
         schema = {"max_idx": pl.Int64, "bucket": pl.Int64, "deals": pl.Int64, "won": pl.Int64}
         return self._with_stage_index(cur, stage_index, sql, self._bound(sql, params)).cast(schema)
 
+    def _build_training(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Fill `snapshot_training` (empty) from every snapshot date, with the stored pipeline's open stages
+        and `TRAINING_AGE_EDGES` (`_snapshot_forecast_sql` in "build" mode)."""
+        dates = [r[0] for r in cur.execute("SELECT DISTINCT snapshot_date FROM deal_snapshots ORDER BY 1").fetchall()]
+        if not dates:
+            return
+        n = _one(cur, f"SELECT count(*) FROM ({self._OPEN_STAGES})")[0]
+        sql = self._snapshot_forecast_sql({}, len(dates), list(TRAINING_AGE_EDGES), True, mode="build")
+        params = ({"before": dates[-1] + timedelta(days=1), "last": n - 1}
+                  | {f"e{k}": e for k, e in enumerate(TRAINING_AGE_EDGES)} | {f"d{k}": d for k, d in enumerate(dates)})
+        cur.execute(sql, self._bound(sql, params))
+
     def snapshot_forecast_inputs_in_scope(self, scope: dict[str, Any], stage_index: pl.DataFrame, *, before: date,
                                           period_from: date, age_edges: list[int], trailing_days: int,
                                           cur: duckdb.DuckDBPyConnection | None = None,
@@ -1518,9 +1539,18 @@ class Store:
                                                "last": stage_index.height - 1}
                   | {f"e{k}": e for k, e in enumerate(edges)} | {f"d{k}": d for k, d in enumerate(dates)})
         stored = self._reach_stored(cur, stage_index)
-        out = self._with_stage_index(cur, stage_index, sql := self._snapshot_forecast_sql(scope, len(dates), edges, stored),
-                                     self._bound(sql, params))
-        counts = out.filter(pl.col("kind") == "row")
+        # the closed deals and shown rows of each date from `snapshot_training` where it counts what is asked:
+        # the stored pipeline, its age buckets, no filter or only reps and teams (its rows are kept by owner)
+        counted = (stored and tuple(edges) == TRAINING_AGE_EDGES
+                   and not any(scope.get(k) for k in ("products", "segments", "regions")))
+        params |= {"lmin": min(period_from, dates[0] - timedelta(days=trailing_days - 1))} if counted else {}
+        sql = self._snapshot_forecast_sql(scope, len(dates), edges, stored, mode="reads" if counted else "all")
+        out = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params))
+        if counted:
+            counts, fit = self._training_in_scope(cur, scope, before)
+        else:
+            counts = out.filter(pl.col("kind") == "row")
+            fit = counts.filter(pl.col("max_idx").is_not_null()).select(list(count_schema))
         days = sorted(counts["snapshot_date"].unique().to_list())
         # the dates where fewer deals that had closed by then are shown than the deals table holds
         shown = counts.group_by("snapshot_date").agg(pl.col("shown").sum())
@@ -1530,18 +1560,37 @@ class Store:
             sql = self._snapshot_forecast_sql(scope, len(dates), edges, stored, gaps=True)
             more = self._with_stage_index(cur, stage_index, sql, self._bound(sql, params | {"gaps": gaps.sort().to_list()}))
             out = pl.concat([out, more], how="vertical_relaxed")
+            fit = pl.concat([fit, more.filter(pl.col("max_idx").is_not_null()).select(list(count_schema))],
+                            how="vertical_relaxed")
         # a group of won deals read is split by the training counts' keys (furthest stage, age bucket): summed again
         at = (out.filter((pl.col("kind") == "row") & pl.col("deal_id").is_not_null())
               .group_by("snapshot_date", "status", "stage", "hist_idx", "r_bucket", "closed_on")
               .agg(pl.col("deal_id").min(), pl.col("amount").sum(), pl.col("created_on").min(), pl.col("close_date").min())
               .select(list(deal_schema)).cast(deal_schema).sort("snapshot_date", "deal_id"))
-        trained = (out.filter((pl.col("kind") == "row") & pl.col("max_idx").is_not_null())
-                   .group_by("snapshot_date", "max_idx", "bucket")
+        trained = (fit.group_by("snapshot_date", "max_idx", "bucket")
                    .agg(pl.col("deals").sum(), pl.col("won").sum()).select(list(count_schema)).cast(count_schema))
         return days, at, trained
 
+    def _training_in_scope(self, cur: duckdb.DuckDBPyConnection, scope: dict[str, Any], before: date,
+                           ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """From `snapshot_training`, of the dates before `before` and the rows in scope (as
+        `snapshot_rows_in_scope` keeps them: the deals table's by their owner, deleted deals by their
+        snapshot owner; a scope of reps and teams only): the shown rows per date (snapshot_date, shown),
+        and the closed deals per date, furthest stage and age bucket (snapshot_date, max_idx, bucket,
+        deals, won)."""
+        owner = "true"
+        if any(scope.get(k) for k in ("teams", "reps")):
+            mine = ["owner_rep_id IN (SELECT rep_id FROM reps WHERE list_contains($teams, team))"] if scope.get("teams") else []
+            mine += ["list_contains($reps, owner_rep_id)"] if scope.get("reps") else []
+            owner = f"((NOT deleted AND {' AND '.join(mine)}) OR (deleted AND owner_rep_id IN ({self._REPS_IN_SCOPE})))"
+        sql = (f"SELECT snapshot_date, max_idx, bucket, CAST(sum(deals) AS BIGINT) AS deals, CAST(sum(won) AS BIGINT) AS won, "
+               f"CAST(sum(shown) AS BIGINT) AS shown FROM snapshot_training "
+               f"WHERE snapshot_date < CAST($before AS DATE) AND {owner} GROUP BY ALL")
+        rows = self._bound_frame(sql, self._scope_params(scope) | {"before": before}, cur)
+        return rows.select("snapshot_date", "shown"), rows.filter(pl.col("max_idx").is_not_null()).drop("shown")
+
     def _snapshot_forecast_sql(self, scope: dict[str, Any], n_dates: int, edges: list[int], stored: bool,
-                               gaps: bool = False) -> str:
+                               gaps: bool = False, mode: str = "all") -> str:
         """The statement of `snapshot_forecast_inputs_in_scope` over the dates $d0, $d1, ... (their
         reach columns r0, r1, ... are generated names): rows of kind 'row', per date, group of deals the
         forecasts read (`metrics.changes.summed_reads`' groups: status, then stage, hist_idx and age
@@ -1551,7 +1600,10 @@ class Store:
         and of kind 'ended' (per date, `shown`: the deals in scope closed by then).
         With `gaps`, the same 'row' rows of the closed deals the dates $gaps do not show. `stored`: the
         stage numbering is the stored pipeline's (`_reach_stored`), so the derived `deal_reach` holds
-        each deal's reach by today."""
+        each deal's reach by today. `mode` "reads": only the rows the forecasts may read go into the
+        aggregation (the open ones expected to close from $pf to $before, the won ones), so its closed
+        deals and `shown` counts are partial and `snapshot_training` gives them; "build": the INSERT that
+        fills `snapshot_training` (no filters, every date, the stored pipeline read as `_OPEN_STAGES`)."""
         scoped = any(scope.get(k) for k in self._SCOPE_KEYS)
         reach = "".join(f", max(i.stage_index) FILTER (CAST(f.first_at AS DATE) <= CAST($d{k} AS DATE)) AS r{k}"
                         for k in range(n_dates))
@@ -1571,11 +1623,14 @@ class Store:
         # apart (at 1M deals a hash table with a column per date cost more than the second join, 0.4 s)
         w2 = "LEFT JOIN (SELECT deal_id AS w_id, * EXCLUDE (deal_id) FROM w) w2 ON w2.w_id = "
 
-        extra = ", d.stage AS t_stage, d.amount AS t_amount" if gaps else ""
+        build = mode == "build"
+        extra = (", d.stage AS t_stage, d.amount AS t_amount" if gaps else "") \
+            + (", d.owner_rep_id AS t_owner, true AS t_in" if build else "")
         only = "list_contains(CAST($gaps AS DATE[]), s.snapshot_date)" if gaps else "true"
         # the deals in scope, joined once: what the deals table adds and the reach by each date
         head = (
-            f"WITH t0 AS MATERIALIZED (SELECT d.deal_id, d.status AS t_status, d.close_date AS t_close, "
+            f"WITH {f'stage_idx AS ({self._OPEN_STAGES}), ' if build else ''}"
+            f"t0 AS MATERIALIZED (SELECT d.deal_id, d.status AS t_status, d.close_date AS t_close, "
             f"  d.closed_on AS t_closed, d.created_on{extra} FROM ({self._deals_sql(scope)}) d), "
             f"w AS (SELECT f.deal_id{reach} FROM stage_facts f JOIN stage_idx i ON i.stage = f.stage "
             f"  WHERE f.deal_id IN {among} GROUP BY 1), "
@@ -1590,20 +1645,35 @@ class Store:
         # parts are read apart, each the cheap way (the deals in scope by id, deleted ones among their owners')
         added = ["t_status", "t_close", "t_closed", "created_on"] + (["t_stage", "t_amount"] if gaps else []) \
             + ["h", "w_id"] + [f"r{k}" for k in range(n_dates)]
-        cols = "s.snapshot_date AS day, s.deal_id, s.stage, s.status, s.amount, s.close_date, s.batch_id"
+        cols = "s.snapshot_date AS day, s.deal_id, s.stage, s.status, s.amount, s.close_date, s.batch_id" \
+            + (", s.owner_rep_id AS s_owner" if build else "")
+        single = "s.snapshot_date NOT IN (SELECT snapshot_date FROM multi)"
+        src = "deal_snapshots"
+        if mode == "reads":
+            # the rows the forecasts may read, taken first (of the dates one upload wrote: on the others the
+            # latest upload's row decides). A won row is read when its close day (`x`'s closed_on: the deals
+            # table's if closed by the date, else the row's close date if by then, else the date) is no
+            # earlier than the window's start, at least $lmin: rows with a later or missing close date, and
+            # the deals closed since
+            src = "sr"
+            head += (f"sr AS MATERIALIZED (SELECT * FROM deal_snapshots s WHERE s.snapshot_date < CAST($before AS DATE) "
+                     f"  AND {single} AND ((s.status = 'open' AND s.close_date BETWEEN CAST($pf AS DATE) AND CAST($before AS DATE)) "
+                     f"  OR (s.status = 'won' AND (s.close_date IS NULL OR s.close_date > s.snapshot_date "
+                     f"  OR s.close_date >= least(CAST($pf AS DATE), s.snapshot_date - CAST($trail AS INTEGER) + 1) "
+                     f"  OR s.deal_id IN (SELECT deal_id FROM deals WHERE closed_on >= CAST($lmin AS DATE)))))), ")
 
-        def rows(cond: str) -> str:
+        def rows(cond: str, src: str = "deal_snapshots") -> str:
             where = f"WHERE s.snapshot_date < CAST($before AS DATE) AND {only} AND {cond}"
             if not scoped:
-                return (f"SELECT {cols}, t.* EXCLUDE (deal_id), w2.* FROM deal_snapshots s LEFT JOIN t ON t.deal_id = s.deal_id "
+                return (f"SELECT {cols}, t.* EXCLUDE (deal_id), w2.* FROM {src} s LEFT JOIN t ON t.deal_id = s.deal_id "
                         f"{w2}s.deal_id {where}")
-            return (f"SELECT {cols}, t.* EXCLUDE (deal_id) FROM deal_snapshots s JOIN t ON t.deal_id = s.deal_id {where} "
-                    f"UNION ALL SELECT {cols}, {', '.join(f'NULL AS {c}' for c in added)} FROM deal_snapshots s "
+            return (f"SELECT {cols}, t.* EXCLUDE (deal_id) FROM {src} s JOIN t ON t.deal_id = s.deal_id {where} "
+                    f"UNION ALL SELECT {cols}, {', '.join(f'NULL AS {c}' for c in added)} FROM {src} s "
                     f"{where} AND {self._deleted_sql('t')}")
 
         # the latest upload per date and deal, sought only on dates several wrote (`_SEVERAL_UPLOADS`)
         head += (f"n AS (SELECT * EXCLUDE (batch_id) FROM "
-                 f"({rows('s.snapshot_date NOT IN (SELECT snapshot_date FROM multi)')}) "
+                 f"({rows(single, src)}) "
                  f"UNION ALL SELECT * EXCLUDE (batch_id) FROM ({rows('s.snapshot_date IN (SELECT snapshot_date FROM multi)')}) "
                  f"QUALIFY row_number() OVER (PARTITION BY day, deal_id ORDER BY batch_id DESC) = 1), ")
         if gaps:
@@ -1619,7 +1689,8 @@ class Store:
             head += (f"x AS (SELECT day, deal_id, stage, status, amount, close_date, created_on, "
                      f"  CASE WHEN status IN ('won', 'lost') THEN coalesce(CASE WHEN t_closed <= day THEN t_closed END, "
                      f"    CASE WHEN close_date <= day THEN close_date END, day) END AS closed_on, {pick('day')} AS hist_idx, "
-                     f"  coalesce(t_status IN ('won', 'lost') AND coalesce(t_closed, t_close) <= day, false) AS closed_before "
+                     f"  coalesce(t_status IN ('won', 'lost') AND coalesce(t_closed, t_close) <= day, false) AS closed_before"
+                     f"{', t_in IS NULL AS deleted, CASE WHEN t_in THEN t_owner ELSE s_owner END AS owner_rep_id' if build else ''} "
                      f"  FROM n) ")
         # one aggregation gives both results: a deal the forecasts read is a group of its own (its date and
         # id), every other row falls into its date's group by furthest stage and age bucket (NULL: open)
@@ -1629,6 +1700,17 @@ class Store:
                 f"AND coalesce(x.closed_on, x.close_date) >= least(CAST($pf AS DATE), x.day - CAST($trail AS INTEGER) + 1))")
         # the deals the forecasts read are summed as `metrics.changes.summed_reads` sums them: the open ones
         # by stage, reach and age bucket that day (r_bucket), the won ones by close day (r_day)
+        max_idx = f"CASE WHEN {closed} THEN {self._max_idx_sql('x.status', 'x.hist_idx')} END AS max_idx"
+        bucket = f"CASE WHEN {closed} THEN {self._age_bucket_sql('x', edges)} END AS bucket"
+        if build:
+            # per date, deleted or not, owner (the deals table's, else the snapshot's), furthest stage and
+            # age bucket: the closed deals, the won ones and the rows of deals closed by then in the deals table
+            return (f"INSERT INTO snapshot_training SELECT * FROM ({head}SELECT day AS snapshot_date, deleted, owner_rep_id, max_idx, bucket, "
+                    f"  count(*) FILTER (status IN ('won', 'lost')) AS deals, count(*) FILTER (status = 'won') AS won, "
+                    f"  count(*) FILTER (closed_before) AS shown "
+                    f"FROM (SELECT x.day, x.deleted, x.owner_rep_id, x.status, x.closed_before, {max_idx}, {bucket} "
+                    f"  FROM x LEFT JOIN stage_idx c ON c.stage = x.stage) "
+                    f"GROUP BY day, deleted, owner_rep_id, max_idx, bucket)")
         live = f"({read}) AND x.status = 'open'"
         open_bucket = f"greatest({self._age_bucket_sql('x', edges, until='x.day')}, 0)"
         sql = (
@@ -1643,9 +1725,7 @@ class Store:
             f"  CASE WHEN {live} THEN x.stage END AS r_stage, CASE WHEN {live} THEN x.hist_idx END AS r_hist, "
             f"  CASE WHEN {live} THEN {open_bucket} END AS r_bucket, "
             f"  CASE WHEN ({read}) AND x.status <> 'open' THEN coalesce(x.closed_on, x.close_date) END AS r_day, "
-            f"  CASE WHEN {closed} THEN {self._max_idx_sql('x.status', 'x.hist_idx')} END AS max_idx, "
-            f"  CASE WHEN {closed} THEN {self._age_bucket_sql('x', edges)} END AS bucket "
-            f"  FROM x LEFT JOIN stage_idx c ON c.stage = x.stage) "
+            f"  {max_idx}, {bucket} FROM x LEFT JOIN stage_idx c ON c.stage = x.stage) "
             f"GROUP BY day, r_status, r_stage, r_hist, r_bucket, r_day, max_idx, bucket"
         )
         if not gaps:
@@ -2395,12 +2475,20 @@ class Store:
         with self.write_lock:
             cur = self.cursor()
             cur.register("snapshots_bulk", frame.select(SNAPSHOT_COLUMNS))
-            cur.execute(
-                "INSERT INTO deal_snapshots (batch_id, snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id) "
-                "SELECT ?, snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id FROM snapshots_bulk",
-                [batch_id],
-            )
-            cur.unregister("snapshots_bulk")
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                cur.execute(
+                    "INSERT INTO deal_snapshots (batch_id, snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id) "
+                    "SELECT ?, snapshot_date, deal_id, stage, status, amount, close_date, owner_rep_id FROM snapshots_bulk",
+                    [batch_id],
+                )
+                self._rebuild_derived(cur, ("deal_snapshots",))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.unregister("snapshots_bulk")
 
     def _replace_stages(self, cur: duckdb.DuckDBPyConnection, stages: pl.DataFrame, batch_id: int) -> None:
         cur.execute("INSERT INTO stages_prev SELECT *, ? FROM stages", [batch_id])
