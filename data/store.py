@@ -1628,16 +1628,30 @@ class Store:
             + (", d.owner_rep_id AS t_owner, true AS t_in" if build else "")
         only = "list_contains(CAST($gaps AS DATE[]), s.snapshot_date)" if gaps else "true"
         # the deals in scope, joined once: what the deals table adds and the reach by each date
-        head = (
-            f"WITH {f'stage_idx AS ({self._OPEN_STAGES}), ' if build else ''}"
+        single = "s.snapshot_date NOT IN (SELECT snapshot_date FROM multi)"
+        head = f"WITH multi AS ({self._SEVERAL_UPLOADS}), " + (f"stage_idx AS ({self._OPEN_STAGES}), " if build else "")
+        if mode == "reads":
+            # the rows the forecasts may read, taken first (of the dates one upload wrote: on the others the
+            # latest upload's row decides). A won row is read when its close day (`x`'s closed_on: the deals
+            # table's if closed by the date, else the row's close date if by then, else the date) is no
+            # earlier than the window's start, at least $lmin: rows with a later or missing close date, and
+            # the deals closed since. Only their open deals' reach by each date is sought (won deals read none)
+            head += (f"sr AS MATERIALIZED (SELECT * FROM deal_snapshots s WHERE s.snapshot_date < CAST($before AS DATE) "
+                     f"  AND {single} AND ((s.status = 'open' AND s.close_date BETWEEN CAST($pf AS DATE) AND CAST($before AS DATE)) "
+                     f"  OR (s.status = 'won' AND (s.close_date IS NULL OR s.close_date > s.snapshot_date "
+                     f"  OR s.close_date >= least(CAST($pf AS DATE), s.snapshot_date - CAST($trail AS INTEGER) + 1) "
+                     f"  OR s.deal_id IN (SELECT deal_id FROM deals WHERE closed_on >= CAST($lmin AS DATE)))))), "
+                     f"rd AS MATERIALIZED (SELECT deal_id FROM sr UNION SELECT deal_id FROM deal_snapshots "
+                     f"  WHERE snapshot_date IN (SELECT snapshot_date FROM multi)), ")
+        head += (
             f"t0 AS MATERIALIZED (SELECT d.deal_id, d.status AS t_status, d.close_date AS t_close, "
             f"  d.closed_on AS t_closed, d.created_on{extra} FROM ({self._deals_sql(scope)}) d), "
             f"w AS (SELECT f.deal_id{reach} FROM stage_facts f JOIN stage_idx i ON i.stage = f.stage "
-            f"  WHERE f.deal_id IN {among} GROUP BY 1), "
+            f"  WHERE f.deal_id IN {among}{' AND f.deal_id IN (SELECT deal_id FROM rd)' if mode == 'reads' else ''} GROUP BY 1), "
             f"t AS MATERIALIZED (SELECT t0.*, {now}{', w2.*' if scoped else ''} FROM t0 "
             f"  {'LEFT JOIN deal_reach x ON x.deal_id = t0.deal_id ' if stored else ''}"
-            f"  {w2 + 't0.deal_id' if scoped else ''}), "
-            f"multi AS ({self._SEVERAL_UPLOADS}), "
+            f"  {w2 + 't0.deal_id' if scoped else ''}"
+            f"  {'WHERE t0.deal_id IN (SELECT deal_id FROM rd)' if mode == 'reads' else ''}), "
         )
         # the rows of `snapshot_rows_in_scope`: the deals in the deals table in scope, with what it adds;
         # deals since deleted in the CRM (not in it), by their snapshot owner, with nothing added. Without
@@ -1647,7 +1661,6 @@ class Store:
             + ["h", "w_id"] + [f"r{k}" for k in range(n_dates)]
         cols = "s.snapshot_date AS day, s.deal_id, s.stage, s.status, s.amount, s.close_date, s.batch_id" \
             + (", s.owner_rep_id AS s_owner" if build else "")
-        single = "s.snapshot_date NOT IN (SELECT snapshot_date FROM multi)"
         src = "deal_snapshots"
         if mode == "reads":
             # the rows the forecasts may read, taken first (of the dates one upload wrote: on the others the
@@ -1656,11 +1669,6 @@ class Store:
             # earlier than the window's start, at least $lmin: rows with a later or missing close date, and
             # the deals closed since
             src = "sr"
-            head += (f"sr AS MATERIALIZED (SELECT * FROM deal_snapshots s WHERE s.snapshot_date < CAST($before AS DATE) "
-                     f"  AND {single} AND ((s.status = 'open' AND s.close_date BETWEEN CAST($pf AS DATE) AND CAST($before AS DATE)) "
-                     f"  OR (s.status = 'won' AND (s.close_date IS NULL OR s.close_date > s.snapshot_date "
-                     f"  OR s.close_date >= least(CAST($pf AS DATE), s.snapshot_date - CAST($trail AS INTEGER) + 1) "
-                     f"  OR s.deal_id IN (SELECT deal_id FROM deals WHERE closed_on >= CAST($lmin AS DATE)))))), ")
 
         def rows(cond: str, src: str = "deal_snapshots") -> str:
             where = f"WHERE s.snapshot_date < CAST($before AS DATE) AND {only} AND {cond}"
@@ -1732,7 +1740,7 @@ class Store:
             # per date, the deals in scope closed by then
             sql += (f" UNION ALL SELECT 'ended', g.day, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
                     f"NULL, NULL, NULL, sum(e.k) FROM (SELECT unnest([{', '.join(f'CAST($d{k} AS DATE)' for k in range(n_dates))}]) AS day) g "
-                    f"JOIN (SELECT coalesce(t_closed, t_close) AS e, count(*) AS k FROM t WHERE t_status IN ('won', 'lost') "
+                    f"JOIN (SELECT coalesce(t_closed, t_close) AS e, count(*) AS k FROM t0 WHERE t_status IN ('won', 'lost') "
                     f"GROUP BY 1) e ON e.e <= g.day GROUP BY g.day")
         return sql
 
