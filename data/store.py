@@ -103,6 +103,8 @@ def _build_sql() -> dict[str, dict[str, str]]:
             "undo_delete": f"DELETE FROM {t.name} WHERE batch_id = ?",
             "undo_restore": f"INSERT INTO {t.name} ({cols}, batch_id) SELECT {cols}, batch_id FROM {t.name}_prev WHERE replaced_by = ?",
             "undo_forget": f"DELETE FROM {t.name}_prev WHERE replaced_by = ?",
+            "written_by": (f"SELECT EXISTS (SELECT 1 FROM {t.name} WHERE batch_id = ?) "
+                           f"OR EXISTS (SELECT 1 FROM {t.name}_prev WHERE replaced_by = ?)"),
             "overwritten_later": (
                 f"SELECT DISTINCT p.replaced_by FROM {t.name}_prev p JOIN imports i ON i.batch_id = p.replaced_by "
                 f"WHERE p.batch_id = ? AND i.status = 'done'"
@@ -2544,7 +2546,13 @@ class Store:
                 raise ImportProblem("undo_blocked", batch_id=batch_id, later=", ".join(map(str, later)))
             cur.execute("BEGIN TRANSACTION")
             try:
-                changed = FACT_TABLES + (("stages",) if row.get("stages_changed") else ())
+                # the tables the batch wrote (rows of its own, rows it replaced): only their derived tables are
+                # recomputed (an activities or targets undo leaves the stage and snapshot tables as they are)
+                changed = tuple(name for name in FACT_TABLES
+                                if _one(cur, SQL[name]["written_by"], [batch_id, batch_id])[0]) \
+                    + (("deal_snapshots",) if _one(cur, "SELECT EXISTS (SELECT 1 FROM deal_snapshots WHERE batch_id = ?)",
+                                                   [batch_id])[0] else ()) \
+                    + (("stages",) if row.get("stages_changed") else ())
                 incremental = self._touched_keys(cur, batch_id, changed, written=False)   # before the batch's rows go
                 for name in FACT_TABLES:
                     cur.execute(SQL[name]["undo_delete"], [batch_id])

@@ -1,7 +1,9 @@
 """The stage tables derived at import (stage_facts, deal_reach) are rebuilt after an import or
 undo only for the deals the batch touched, and stay_counts is corrected by those deals' counts before and
-after (the activity tables are rebuilt whole; deal_reach also whole when the pipeline changes). Property: after any sequence of imports (some replacing the pipeline),
-re-imports with changed rows, pipeline edits, undo, demo replacement and clear on small generated stores,
+after (the activity tables and snapshot_training are rebuilt whole; deal_reach also whole when the pipeline
+changes); an undo recomputes only what derives from the tables its batch wrote. Property: after any sequence
+of imports (some replacing the pipeline, deals uploads with snapshots), re-imports with changed rows, pipeline
+edits, undo, demo replacement and clear on small generated stores,
 every derived table holds exactly the rows a full rebuild gives (compared as multisets), deal_reach is the
 history reach of `metrics.funnel.history_reach` under the stored pipeline, and the completed stays read
 from stay_counts are `metrics.funnel.completed_stays` of the stored deals and history."""
@@ -70,6 +72,9 @@ account_row = st.fixed_dictionaries({"account_id": st.sampled_from(["A1", "A2", 
                                      "owner_rep_id": st.none(), "created_on": st.none()})
 
 
+SNAPSHOT_DAYS = [None, datetime(2024, 2, 1).date(), datetime(2025, 1, 1).date()]
+
+
 def _rows(kind: str, rows: list[dict]) -> pl.DataFrame:
     key = TABLES[kind].key
     unique = {tuple(r[k] for k in key): r for r in rows}         # one row per key in a file
@@ -116,9 +121,12 @@ def _apply(store: Store, batches: list[int], kind: str, arg, flag: str) -> None:
             new_accounts = pl.DataFrame({"account_id": ids}, schema={"account_id": pl.String})
             new_accounts = new_accounts.with_columns(
                 [pl.lit(None, t).alias(c) for c, t in SCHEMAS["accounts"].items() if c != "account_id"])
+        # a deals upload writes a snapshot of its deals, dated by its place in the sequence: none, or one of
+        # two days (so some dates hold several uploads and snapshot_training is rebuilt from them)
+        when = SNAPSHOT_DAYS[len(batches) % len(SNAPSHOT_DAYS)] if kind == "deals" else None
         counts = store.apply_import(ImportWrite(kind=kind, file_name=None, sha256=None, rows=rows,
                                                 new_accounts=new_accounts, is_demo=flag == "demo",
-                                                replace_demo=flag == "replace"))
+                                                replace_demo=flag == "replace", snapshot_date=when))
         batches.append(counts.batch_id)
     elif kind == "history_and_stages":            # an upload that also replaces the pipeline
         rows, stages = arg
@@ -352,3 +360,26 @@ def test_an_older_databases_stage_intervals_go_at_its_first_open(tmp_path):
     assert cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'stage_intervals'").fetchone()[0] == 0
     assert cur.execute("SELECT * FROM stage_facts ORDER BY first_at").fetchall() == facts
     store.close()
+
+
+def test_undoing_a_snapshot_only_upload_recomputes_the_snapshot_counts(store):
+    """A deals upload whose rows are all unchanged writes only its snapshot; its undo takes that snapshot
+    out of snapshot_training too (and an activities undo leaves the snapshot counts as they are)."""
+    store.clear_all()
+    deals = [{"deal_id": d, "owner_rep_id": "R1", "status": s, "closed_on": None, "close_date": SNAPSHOT_DAYS[1]}
+             for d, s in zip(DEALS, ["open", "won", "lost", "won", "open"])]
+    for when in SNAPSHOT_DAYS[1:]:
+        store.apply_import(ImportWrite(kind="deals", file_name=None, sha256=None, rows=_rows("deals", deals),
+                                       snapshot_date=when))
+    acts = store.apply_import(ImportWrite(kind="activities", file_name=None, sha256=None, rows=_rows("activities", [
+        {"activity_id": "X1", "rep_id": "R1", "account_id": None, "deal_id": "D1", "kind": "call",
+         "occurred_at": TIMES[0], "duration_min": None, "outcome": None}])))
+    cur = store.cursor()
+    dates = "SELECT DISTINCT snapshot_date FROM snapshot_training ORDER BY 1"
+    assert [r[0] for r in cur.execute(dates).fetchall()] == SNAPSHOT_DAYS[1:]
+    store.undo(acts.batch_id)
+    assert _derived(store.cursor()) == _full_rebuild(store)
+    batches = store.imports_frame().filter(pl.col("kind") == "deals")["batch_id"].sort().to_list()
+    store.undo(batches[-1])
+    assert [r[0] for r in store.cursor().execute(dates).fetchall()] == SNAPSHOT_DAYS[1:2]
+    assert _derived(store.cursor()) == _full_rebuild(store)
