@@ -1520,9 +1520,12 @@ class Store:
         - snapshot_date, max_idx, bucket, deals, won: the closed deals at each snapshot counted as
           `metrics.forecast.historical_training` counts them (furthest stage reached by that day,
           age bucket at close by `age_edges`).
-        The rows the snapshots show are read once, into one aggregation that gives both results; the
-        closed deals a snapshot does not show (`deals_at_snapshot` adds them from the deals table) are
-        sought by a second statement only on the dates that lack some, found by counting (usually none)."""
+        Without a filter or with reps and teams only (and the stored pipeline, `TRAINING_AGE_EDGES`), the
+        closed deals come from the derived `snapshot_training` and only the rows the forecasts may read
+        are read; otherwise the rows the snapshots show are read once, into one aggregation that gives
+        both results. The closed deals a snapshot does not show (`deals_at_snapshot` adds them from the
+        deals table) are sought by a second statement only on the dates that lack some, found by
+        counting (usually none)."""
         cur = cur or self.cursor()
         cur.complete()
         # every snapshot date before the cut (the scope's are among them): the reach is taken at each
@@ -1629,7 +1632,6 @@ class Store:
         extra = (", d.stage AS t_stage, d.amount AS t_amount" if gaps else "") \
             + (", d.owner_rep_id AS t_owner, true AS t_in" if build else "")
         only = "list_contains(CAST($gaps AS DATE[]), s.snapshot_date)" if gaps else "true"
-        # the deals in scope, joined once: what the deals table adds and the reach by each date
         single = "s.snapshot_date NOT IN (SELECT snapshot_date FROM multi)"
         head = f"WITH multi AS ({self._SEVERAL_UPLOADS}), " + (f"stage_idx AS ({self._OPEN_STAGES}), " if build else "")
         if mode == "reads":
@@ -1637,7 +1639,7 @@ class Store:
             # latest upload's row decides). A won row is read when its close day (`x`'s closed_on: the deals
             # table's if closed by the date, else the row's close date if by then, else the date) is no
             # earlier than the window's start, at least $lmin: rows with a later or missing close date, and
-            # the deals closed since. Only their open deals' reach by each date is sought (won deals read none)
+            # the deals closed since. Only their deals (rd) are looked up in the deals table and their history
             head += (f"sr AS MATERIALIZED (SELECT * FROM deal_snapshots s WHERE s.snapshot_date < CAST($before AS DATE) "
                      f"  AND {single} AND ((s.status = 'open' AND s.close_date BETWEEN CAST($pf AS DATE) AND CAST($before AS DATE)) "
                      f"  OR (s.status = 'won' AND (s.close_date IS NULL OR s.close_date > s.snapshot_date "
@@ -1645,6 +1647,7 @@ class Store:
                      f"  OR s.deal_id IN (SELECT deal_id FROM deals WHERE closed_on >= CAST($lmin AS DATE)))))), "
                      f"rd AS MATERIALIZED (SELECT deal_id FROM sr UNION SELECT deal_id FROM deal_snapshots "
                      f"  WHERE snapshot_date IN (SELECT snapshot_date FROM multi)), ")
+        # the deals in scope, joined once: what the deals table adds and the reach by each date
         head += (
             f"t0 AS MATERIALIZED (SELECT d.deal_id, d.status AS t_status, d.close_date AS t_close, "
             f"  d.closed_on AS t_closed, d.created_on{extra} FROM ({self._deals_sql(scope)}) d), "
@@ -1663,14 +1666,7 @@ class Store:
             + ["h", "w_id"] + [f"r{k}" for k in range(n_dates)]
         cols = "s.snapshot_date AS day, s.deal_id, s.stage, s.status, s.amount, s.close_date, s.batch_id" \
             + (", s.owner_rep_id AS s_owner" if build else "")
-        src = "deal_snapshots"
-        if mode == "reads":
-            # the rows the forecasts may read, taken first (of the dates one upload wrote: on the others the
-            # latest upload's row decides). A won row is read when its close day (`x`'s closed_on: the deals
-            # table's if closed by the date, else the row's close date if by then, else the date) is no
-            # earlier than the window's start, at least $lmin: rows with a later or missing close date, and
-            # the deals closed since
-            src = "sr"
+        src = "sr" if mode == "reads" else "deal_snapshots"     # of the dates one upload wrote (sr: above)
 
         def rows(cond: str, src: str = "deal_snapshots") -> str:
             where = f"WHERE s.snapshot_date < CAST($before AS DATE) AND {only} AND {cond}"
