@@ -88,3 +88,11 @@ def demo_scopes(store: Store) -> list[dict]:
         {"reps": [dims["reps"][0][0], dims["reps"][3][0]]}, {"products": dims["products"][:1]},
         {"segments": dims["segments"][:1]}, {"teams": dims["teams"][:1], "segments": dims["segments"][1:]},
     ]
+
+
+def pairwise(rows: list, cols: list, options: tuple) -> list[tuple]:
+    """Every (row, column) pair once, with the options taken in turn along both: the i-th row and
+    the j-th column get options[(i + j) % len(options)]. Each row and each column meets every option
+    (given at least as many columns and rows as options), and every pair of the three is covered, in
+    len(rows) * len(cols) runs instead of len(rows) * len(cols) * len(options)."""
+    return [(r, c, options[(i + j) % len(options)]) for i, r in enumerate(rows) for j, c in enumerate(cols)]

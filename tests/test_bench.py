@@ -21,7 +21,7 @@ KEYS = ("op", "salescope_s", "floor_s", "pandas_s", "peak_rss_mb")
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict]:
     out = tmp_path_factory.mktemp("bench") / "small.json"
-    proc = subprocess.run([sys.executable, "-m", "bench", "--scale", "small", "--json", str(out)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "bench", "--scale", "small", "--runs", "1", "--json", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
     doc = json.loads(out.read_text()) if out.exists() else {}
     return proc, doc

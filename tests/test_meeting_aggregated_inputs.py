@@ -3,9 +3,9 @@
 closed ones counted in DuckDB (as the Forecast page), the leaderboard from the deals counted per owner
 (as the Leaderboard page), and of the deals only the open ones and those the lists name. The view equals the agenda computed the
 plain way (`tests.test_meeting_fast_path.plain`: every scoped row of deals, stage history and snapshots
-through `meeting_agenda`) on the demo over every shared scope, the shared demo periods and several
-as_of dates, and on generated stores; and it never reads every deal, nor hands the forecasts or the plan
-every deal.
+through `meeting_agenda`) on the demo over every shared scope, the shared demo periods and two
+as_of dates (every pair of the three covered; the generated stores are in test_meeting_fast_path.py);
+and it never reads every deal, nor hands the forecasts or the plan every deal.
 """
 from __future__ import annotations
 
@@ -14,40 +14,22 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
 
 from data.store import Store
 from metrics import agenda as agenda_mod
 from metrics import forecast
-from tests.store_builder import DEMO_AS_OF, DEMO_PERIODS, demo_scopes
-from tests.test_history_fast_path import GEN_PERIODS, SCOPES, _store, companies
+from tests.store_builder import DEMO_AS_OF, DEMO_PERIODS, demo_scopes, pairwise
 from tests.test_meeting_fast_path import assert_same_view, plain
 from ui.filters import Filters
 from ui.views import meeting
 
-AS_OFS = (DEMO_AS_OF, date(2026, 12, 31))   # tests/test_meeting_fast_path.py has 2026-11-03
+AS_OFS = (DEMO_AS_OF, date(2026, 12, 31))   # tests/test_meeting_fast_path.py has 2026-11-03 on the demo
 
 
 def test_meeting_view_equals_the_plain_computation_over_the_demo_periods(demo):
-    for scope in demo_scopes(demo):
-        for preset, p_from, p_to in DEMO_PERIODS:
-            for as_of in AS_OFS:
-                f = Filters(preset, p_from, p_to, as_of=as_of, **scope)
-                assert_same_view(meeting.compute(demo, f), plain(demo, f))
-
-
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(uploads=companies())
-def test_meeting_view_equals_the_plain_computation_on_generated_stores_at_several_days(tmp_path_factory, uploads):
-    store = _store(tmp_path_factory.mktemp("gen") / "m.duckdb", uploads)
-    try:
-        for scope in SCOPES:
-            for p_from, p_to in GEN_PERIODS:
-                for as_of in (date(2026, 9, 30), date(2026, 12, 31)):
-                    f = Filters("custom", p_from, p_to, as_of=as_of, **scope)
-                    assert_same_view(meeting.compute(store, f), plain(store, f))
-    finally:
-        store.close()
+    for scope, (preset, p_from, p_to), as_of in pairwise(demo_scopes(demo), DEMO_PERIODS, AS_OFS):
+        f = Filters(preset, p_from, p_to, as_of=as_of, **scope)
+        assert_same_view(meeting.compute(demo, f), plain(demo, f))
 
 
 def test_the_plan_and_the_forecasts_never_get_every_deal(demo, monkeypatch):

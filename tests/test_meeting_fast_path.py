@@ -3,7 +3,8 @@ stand-ins the other pages read (waterfall deals of the two compared snapshots, h
 snapshot at a time for the forecast accuracy, completed stays and current entries for the stalled
 deals, quality checks from stage coverage and last open snapshots) equals the agenda computed the
 plain way (every scoped row of deals, stage history and snapshots through `meeting_agenda`), on the
-demo over every shared scope, several periods and as_of dates, and on generated stores.
+demo over every shared scope and several periods, and on generated stores over their scopes, periods
+and three as_of dates.
 """
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ from datetime import date
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from data.store import Store
 from metrics.agenda import Agenda, meeting_agenda
-from tests.store_builder import demo_scopes
+from tests.store_builder import demo_scopes, pairwise
 from tests.test_history_fast_path import GEN_PERIODS, SCOPES, _store, companies
 from ui.filters import Filters
 from ui.views import load, meeting, scope_of
 from ui.views.history import single_currency
+
+# during the uploads' weeks (2026-09-27 .. 10-18), just after them, and at the year's end
+GEN_AS_OFS = (date(2026, 9, 30), date(2026, 10, 20), date(2026, 12, 31))
 
 
 def plain(store: Store, f: Filters) -> meeting.MeetingView:
@@ -81,14 +84,15 @@ def test_meeting_view_equals_the_plain_computation_on_the_demo(demo):
             assert_same_view(meeting.compute(demo, f), plain(demo, f))
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(uploads=companies())
 def test_meeting_view_equals_the_plain_computation_on_generated_stores(tmp_path_factory, uploads):
+    """Every scope with every period, the as_of dates taken in turn so that every scope and every
+    period meets each of them."""
     store = _store(tmp_path_factory.mktemp("gen") / "m.duckdb", uploads)
     try:
-        for scope in SCOPES:
-            for p_from, p_to in GEN_PERIODS:
-                f = Filters("custom", p_from, p_to, as_of=date(2026, 10, 20), **scope)
-                assert_same_view(meeting.compute(store, f), plain(store, f))
+        for scope, (p_from, p_to), as_of in pairwise(SCOPES, GEN_PERIODS, GEN_AS_OFS):
+            f = Filters("custom", p_from, p_to, as_of=as_of, **scope)
+            assert_same_view(meeting.compute(store, f), plain(store, f))
     finally:
         store.close()
