@@ -237,3 +237,12 @@ CREATE TABLE IF NOT EXISTS snapshot_training (
     won           BIGINT,
     shown         BIGINT
 );
+
+-- Derived: from the snapshots, one row per deal they show: the last snapshot date at which it was open
+-- (the latest upload per date and deal; NULL when never open), `metrics.quality.last_open_snapshots`.
+-- The data-quality check for closes entered late (Data and Meeting pages) reads one row per deal instead
+-- of every snapshot row. Rebuilt whole when the snapshots change.
+CREATE TABLE IF NOT EXISTS snapshot_last_open (
+    deal_id   VARCHAR,
+    last_open DATE
+);

@@ -742,7 +742,10 @@ class Store:
                                                 "stage_facts": ("stage_history",),
                                                 "deal_reach": ("stage_history", "stages"),
                                                 "stay_counts": ("stage_history", "deals"),
-                                                "snapshot_training": ("deal_snapshots", "deals", "stage_history", "stages")}
+                                                "snapshot_training": ("deal_snapshots", "deals", "stage_history", "stages"),
+                                                "snapshot_last_open": ("deal_snapshots",)}
+    # every table a derived table is computed from (a rebuild "of everything": clear, demo replacement)
+    _ALL_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(t for srcs in DERIVED_FROM.values() for t in srcs))
     # the derived table each one is computed from, which a rebuild of it therefore follows
     _DERIVED_AFTER: dict[str, str] = {"deal_reach": "stage_facts", "stay_counts": "stage_facts",
                                       "snapshot_training": "deal_reach"}
@@ -784,7 +787,8 @@ class Store:
         if name == "deal_reach":
             return self._rebuild_reach_sql(n)
         return {"activity_daily": self._REBUILD_DAILY, "activity_months": self._REBUILD_MONTHS,
-                "stage_facts": self._REBUILD_FACTS, "stay_counts": self._REBUILD_STAY_COUNTS}[name]
+                "stage_facts": self._REBUILD_FACTS, "stay_counts": self._REBUILD_STAY_COUNTS,
+                "snapshot_last_open": self._REBUILD_LAST_OPEN}[name]
 
     def _incremental_sql(self, name: str, n: int = 0) -> str:
         old, new = self._ONLY_TOUCHED[name]
@@ -823,7 +827,7 @@ class Store:
             done.add(name)
         return frozenset(n for n in done if n in self.DERIVED_FROM)
 
-    def _rebuild_derived(self, cur: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = FACT_TABLES,
+    def _rebuild_derived(self, cur: duckdb.DuckDBPyConnection, changed: tuple[str, ...] = _ALL_SOURCES,
                          incremental: frozenset[str] = frozenset(), only: frozenset[str] | None = None) -> None:
         """Recompute the derived tables computed from the `changed` canonical tables (default: all),
         inside the caller's transaction: those in `incremental` only for the keys `_touched_keys` noted
@@ -1746,6 +1750,15 @@ class Store:
     # deals are one per id), so the latest upload per date and deal (`metrics.changes.latest_rows`) is
     # sought only on these (a window over every row costs seconds at 1M deals)
     _SEVERAL_UPLOADS = "SELECT snapshot_date FROM deal_snapshots GROUP BY 1 HAVING min(batch_id) <> max(batch_id)"
+    # the derived `snapshot_last_open`: per deal the snapshots show, its last date open, of the latest upload per
+    # date and deal (sought only on the dates several uploads wrote) — `metrics.quality.last_open_snapshots`
+    _LAST_OPEN_ROWS = "SELECT deal_id, snapshot_date, status FROM deal_snapshots WHERE deal_id IS NOT NULL AND snapshot_date"
+    _REBUILD_LAST_OPEN = (
+        f"INSERT INTO snapshot_last_open SELECT deal_id, max(snapshot_date) FILTER (status = 'open') FROM ("
+        f"  {_LAST_OPEN_ROWS} NOT IN ({_SEVERAL_UPLOADS}) UNION ALL {_LAST_OPEN_ROWS} IN ({_SEVERAL_UPLOADS}) "
+        f"  QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1) "
+        f"GROUP BY 1 ORDER BY 1"
+    )
 
     # ---- the History page and the meeting's waterfall: grouped over the snapshots in DuckDB
     @classmethod
@@ -1944,13 +1957,11 @@ class Store:
           duplicate one, check by check in `metrics.quality.CHECKS` order, each by deal id — the rows of
           `metrics.quality.quality_issues` (with the deal's name).
         Both of `quality_check_set` of the deals with their stage coverage (`stage_facts`) and their last open
-        snapshot (the latest upload per date and deal); `stage_index` as `_with_stage_index` takes it."""
+        snapshot (the derived `snapshot_last_open`); `stage_index` as `_with_stage_index` takes it."""
         scoped = any(scope.get(k) for k in self._SCOPE_KEYS)
         # without a filter every deal is in scope: the facts and snapshots of deals not in the deals table drop
         # out at the joins, so they are not looked up first
         in_d = "deal_id IN (SELECT deal_id FROM d)" if scoped else "deal_id IS NOT NULL"
-        several = self._SEVERAL_UPLOADS        # the latest upload is sought only on dates several wrote
-        rows = f"SELECT deal_id, snapshot_date, status FROM deal_snapshots WHERE {in_d} AND snapshot_date"
         lists = ", ".join(f"list({{'deal_id': deal_id, 'name': name, 'value': {value}}}) FILTER ({cond}) AS \"{c}:failing\""
                           for c, (cond, value) in self._QUALITY_FAILS.items())
         counts = ", ".join(f"count(*) FILTER ({cond}) AS \"{c}\"" for c, cond in self._QUALITY_APPLIES.items())
@@ -1961,10 +1972,8 @@ class Store:
             # counts the distinct open stages entered (`metrics.quality.stage_coverage`)
             f"cov AS (SELECT f.deal_id, max(i.stage_index) AS max_open_index, count(i.stage_index) AS open_stages_seen "
             f"  FROM stage_facts f LEFT JOIN stage_idx i ON i.stage = f.stage WHERE f.{in_d} GROUP BY 1), "
-            # `metrics.quality.last_open_snapshots`
-            f"lo AS (SELECT deal_id, max(snapshot_date) FILTER (status = 'open') AS last_open FROM ("
-            f"  {rows} NOT IN ({several}) UNION ALL {rows} IN ({several}) "
-            f"  QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1) GROUP BY 1), "
+            # `metrics.quality.last_open_snapshots`, kept at upload
+            f"lo AS (SELECT deal_id, last_open FROM snapshot_last_open WHERE {in_d}), "
             f"x AS (SELECT d.*, c.deal_id IS NOT NULL AS hist, "
             f"  greatest(coalesce(CASE WHEN d.status = 'won' THEN n.stages - 1 ELSE c.max_open_index END + 1 "
             f"    - coalesce(c.open_stages_seen, 0), 0), 0) AS skipped, "
@@ -2355,7 +2364,8 @@ class Store:
             self._rebuild_derived(cur)
         else:
             new_accounts = w.new_accounts is not None and w.new_accounts.height > 0
-            changed = (w.kind,) + (("accounts",) if new_accounts else ()) + (("stages",) if w.stages is not None else ())
+            changed = ((w.kind,) + (("accounts",) if new_accounts else ()) + (("stages",) if w.stages is not None else ())
+                       + (("deal_snapshots",) if w.kind == "deals" and w.snapshot_date is not None else ()))
             self._rebuild_derived(cur, changed, self._touched_keys(cur, batch_id, changed))
         cur.execute(
             "UPDATE imports SET inserted = ?, updated = ?, unchanged = ?, rejected = ? WHERE batch_id = ?",
