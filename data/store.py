@@ -926,15 +926,20 @@ class Store:
         if scope.get("regions"):
             return cls._DEALS_IN_SCOPE
         sql = "SELECT d.* FROM deals d WHERE true"
-        if scope.get("teams"):
-            sql += " AND d.owner_rep_id IN (SELECT rep_id FROM reps WHERE list_contains($teams, team))"
-        if scope.get("reps"):
-            sql += " AND list_contains($reps, d.owner_rep_id)"
+        for cond in cls._owner_filters(scope, "d.owner_rep_id"):
+            sql += f" AND {cond}"
         if scope.get("products"):
             sql += " AND list_contains($products, d.product)"
         if scope.get("segments"):
             sql += " AND d.account_id IN (SELECT account_id FROM accounts WHERE list_contains($segments, size))"
         return sql
+
+    @staticmethod
+    def _owner_filters(scope: dict[str, Any], owner: str) -> list[str]:
+        """The conditions of a scope's teams and reps filters (those set) on the owner column `owner`,
+        bound as $teams and $reps: the deals' and the derived tables' kept by owner alike."""
+        conds = [f"{owner} IN (SELECT rep_id FROM reps WHERE list_contains($teams, team))"] if scope.get("teams") else []
+        return conds + ([f"list_contains($reps, {owner})"] if scope.get("reps") else [])
 
     _SCOPE_KEYS = ("teams", "regions", "reps", "products", "segments")
 
@@ -1163,10 +1168,8 @@ class Store:
         if not any(scope.get(k) for k in ("regions", "products", "segments")):
             sql = ("SELECT i.stage_index, s.days, CAST(sum(s.deals) AS BIGINT) AS deals FROM stay_counts s "
                    "JOIN stage_idx i ON i.stage = s.stage WHERE true")
-            if scope.get("teams"):
-                sql += " AND s.owner_rep_id IN (SELECT rep_id FROM reps WHERE list_contains($teams, team))"
-            if scope.get("reps"):
-                sql += " AND list_contains($reps, s.owner_rep_id)"
+            for cond in self._owner_filters(scope, "s.owner_rep_id"):
+                sql += f" AND {cond}"
             sql += " GROUP BY 1, 2 ORDER BY 1, 2"
             return self._with_stage_index(cur or self.cursor(), stage_index, sql, self._bound(sql, params))
         d = (f"SELECT deal_id, owner_rep_id, status, coalesce(closed_on, close_date) AS close_day "
@@ -1589,9 +1592,8 @@ class Store:
         deals, won)."""
         owner = "true"
         if any(scope.get(k) for k in ("teams", "reps")):
-            mine = ["owner_rep_id IN (SELECT rep_id FROM reps WHERE list_contains($teams, team))"] if scope.get("teams") else []
-            mine += ["list_contains($reps, owner_rep_id)"] if scope.get("reps") else []
-            owner = f"((NOT deleted AND {' AND '.join(mine)}) OR (deleted AND owner_rep_id IN ({self._REPS_IN_SCOPE})))"
+            mine = " AND ".join(self._owner_filters(scope, "owner_rep_id"))     # as `_deals_sql` filters the deals
+            owner = f"((NOT deleted AND {mine}) OR (deleted AND owner_rep_id IN ({self._REPS_IN_SCOPE})))"
         sql = (f"SELECT snapshot_date, max_idx, bucket, CAST(sum(deals) AS BIGINT) AS deals, CAST(sum(won) AS BIGINT) AS won, "
                f"CAST(sum(shown) AS BIGINT) AS shown FROM snapshot_training "
                f"WHERE snapshot_date < CAST($before AS DATE) AND {owner} GROUP BY ALL")
