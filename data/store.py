@@ -1758,9 +1758,8 @@ class Store:
     _REBUILD_LAST_OPEN = (
         f"INSERT INTO snapshot_last_open SELECT deal_id, max(snapshot_date) FILTER (status = 'open') FROM ("
         f"  {_LAST_OPEN_ROWS} NOT IN ({_SEVERAL_UPLOADS}) UNION ALL {_LAST_OPEN_ROWS} IN ({_SEVERAL_UPLOADS}) "
-        f"  QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1) "
-        f"GROUP BY 1 ORDER BY 1"
-    )
+        f"  QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1) GROUP BY 1"
+    )   # unsorted: read whole or by a semi-join on deal_id, which no order helps (sorting costs 0.05-0.07 s at 1M)
 
     # ---- the History page and the meeting's waterfall: grouped over the snapshots in DuckDB
     @classmethod
