@@ -788,7 +788,8 @@ class Store:
             return self._rebuild_reach_sql(n)
         return {"activity_daily": self._REBUILD_DAILY, "activity_months": self._REBUILD_MONTHS,
                 "stage_facts": self._REBUILD_FACTS, "stay_counts": self._REBUILD_STAY_COUNTS,
-                "snapshot_last_open": self._REBUILD_LAST_OPEN}[name]
+                "snapshot_last_open": self._REBUILD_LAST_OPEN.format(
+                    latest=self._latest_snapshots_sql({}, "s.deal_id IS NOT NULL"))}[name]
 
     def _incremental_sql(self, name: str, n: int = 0) -> str:
         old, new = self._ONLY_TOUCHED[name]
@@ -1753,13 +1754,10 @@ class Store:
     # sought only on these (a window over every row costs seconds at 1M deals)
     _SEVERAL_UPLOADS = "SELECT snapshot_date FROM deal_snapshots GROUP BY 1 HAVING min(batch_id) <> max(batch_id)"
     # the derived `snapshot_last_open`: per deal the snapshots show, its last date open, of the latest upload per
-    # date and deal (sought only on the dates several uploads wrote) — `metrics.quality.last_open_snapshots`
-    _LAST_OPEN_ROWS = "SELECT deal_id, snapshot_date, status FROM deal_snapshots WHERE deal_id IS NOT NULL AND snapshot_date"
-    _REBUILD_LAST_OPEN = (
-        f"INSERT INTO snapshot_last_open SELECT deal_id, max(snapshot_date) FILTER (status = 'open') FROM ("
-        f"  {_LAST_OPEN_ROWS} NOT IN ({_SEVERAL_UPLOADS}) UNION ALL {_LAST_OPEN_ROWS} IN ({_SEVERAL_UPLOADS}) "
-        f"  QUALIFY row_number() OVER (PARTITION BY snapshot_date, deal_id ORDER BY batch_id DESC) = 1) GROUP BY 1"
-    )   # unsorted: read whole or by a semi-join on deal_id, which no order helps (sorting costs 0.05-0.07 s at 1M)
+    # date and deal ({latest}: `_latest_snapshots_sql`) — `metrics.quality.last_open_snapshots`; unsorted: read
+    # whole or by a semi-join on deal_id, which no order helps (sorting costs 0.05-0.07 s at 1M)
+    _REBUILD_LAST_OPEN = ("INSERT INTO snapshot_last_open SELECT deal_id, max(snapshot_date) FILTER (status = 'open') "
+                          "FROM ({latest}) GROUP BY 1")
 
     # ---- the History page and the meeting's waterfall: grouped over the snapshots in DuckDB
     @classmethod
