@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from data import clock
 from data.demo import STAGES, generate
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -128,7 +129,7 @@ def ensure(scale: str, *, as_of: date | None = None, log=print) -> Meta:
     meta = load_meta(scale)
     if meta is not None and (as_of is None or meta.as_of_date == as_of):
         return meta
-    return write(SCALES[scale], as_of or date.today(), log=log)
+    return write(SCALES[scale], as_of or clock.today(), log=log)
 
 
 # ---------------------------------------------------------------------------------------------- data

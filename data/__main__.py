@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Sequence
 
+from data import clock
 from data.ingest.problems import ImportProblem
 
 
@@ -146,7 +147,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from data.report import SnapshotChoiceError, build_report, format_report
 
     store = _open(args.db)
-    as_of = args.as_of or date.today()
+    as_of = args.as_of or clock.today()
     try:
         rep = build_report(store, period_from=args.period_from, period_to=args.period_to, as_of=as_of,
                            from_snapshot=args.from_snapshot, to_snapshot=args.to_snapshot)

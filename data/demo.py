@@ -23,6 +23,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from data import clock
+
 # ----------------------------------------------------------------------------------------------
 # Vocabulary of the demo company
 # ----------------------------------------------------------------------------------------------
@@ -1054,7 +1056,7 @@ def generate(seed: int = 7, as_of: date | None = None, n_deals: int = 20_000, n_
     """
     if n_snapshots < 1 or min(n_deals, n_accounts, n_activities) < 1:
         raise ValueError("n_deals, n_accounts, n_activities and n_snapshots must be positive")
-    as_of = as_of or date.today()
+    as_of = as_of or clock.today()
     today = _day(as_of)
     window = _day(as_of - timedelta(days=729))
     first = window - LEAD_IN_DAYS

@@ -1,12 +1,23 @@
 """Shared fixtures: where the real CRM files live, a fresh store per test."""
 from __future__ import annotations
 
+import os
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from data import clock
+
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One date for the whole run: the product's `today` is pinned to the day the run started, so a run
+    that crosses midnight compares the app (and the servers the browser tests start, which inherit the
+    variable, as do the xdist workers) with expectations of the same day."""
+    os.environ.setdefault(clock.ENV, date.today().isoformat())
 
 
 @pytest.fixture(scope="session")

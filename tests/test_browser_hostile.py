@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from data import clock
 from tests.browser_helpers import (  # noqa: F401  (browser, page: fixtures)
     ROOT, Server, browser, needs_chromium, no_exception, open_page, page, screenshot, started, wait_idle,
 )
@@ -28,7 +29,7 @@ STAGE = f"Demo {IMG}"                # a stage name (the funnel, the stalled dea
 REP = f"Eve {IMG}"                   # a rep name (leaderboard, forecast, meeting)
 ACCOUNT = f"Acme {IMG}"              # an account name (customers)
 TEAM = f"Team {SCRIPT}"
-TODAY = date.today()
+TODAY = clock.today()
 QS = quarter_start(TODAY)
 MID = QS + (TODAY - QS) // 2          # inside this quarter, on or before today
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import ast
 import re
 import uuid
-from datetime import date
 from pathlib import Path
 
 import pytest
 
+from data import clock
 from tests.browser_helpers import (  # noqa: F401  (browser, page: fixtures)
     CHROMIUM,
     IDLE_TIMEOUT,
@@ -88,7 +88,7 @@ def rep_names() -> list[str]:
     """Every rep of the demo company the server loaded (seed 7, as of today)."""
     from data.demo import generate
 
-    return [n for n in generate(seed=7, as_of=date.today()).reps["name"].to_list() if n]
+    return [n for n in generate(seed=7, as_of=clock.today()).reps["name"].to_list() if n]
 
 
 def slide_title(n: int, lang: str) -> str:

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from data import clock
 from data.demo import DemoData, generate
 
 AS_OF = date(2025, 11, 20)
@@ -86,8 +87,8 @@ def test_other_seed_gives_other_company(demo: DemoData) -> None:
 
 def test_as_of_defaults_to_today() -> None:
     small = generate(n_deals=500, n_accounts=100, n_activities=2_000, n_snapshots=2)
-    assert small.as_of == date.today()
-    assert small.deals["created_on"].max() <= date.today()
+    assert small.as_of == clock.today()
+    assert small.deals["created_on"].max() <= clock.today()
 
 
 def test_sizes(demo: DemoData) -> None:

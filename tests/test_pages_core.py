@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 import streamlit as st
 
+from data import clock
 from data.demo_load import load_demo
 from data.store import TABLES, ImportWrite, Store
 from metrics import leaderboard as lb_metric
@@ -262,7 +263,7 @@ CLOSE = "coalesce(closed_on, close_date)"
 
 
 def quarter() -> tuple[date, date]:
-    return period_for("this_quarter", date.today())
+    return period_for("this_quarter", clock.today())
 
 
 def expected_quarter(team: str | None = None) -> dict[str, float]:
@@ -300,7 +301,7 @@ def test_overview_page_on_the_demo(demo_db, lang):
     prev_from = (start_q - timedelta(days=1)).replace(day=1)
     prev_from = date(prev_from.year, prev_from.month - 2, 1) if prev_from.month > 2 else \
         date(prev_from.year - 1, prev_from.month + 10, 1)
-    prev_to = prev_from + (date.today() - start_q)
+    prev_to = prev_from + (clock.today() - start_q)
     before = sql(f"SELECT sum(amount) FROM deals WHERE status = 'won' AND {CLOSE} BETWEEN ? AND ?",
                  [prev_from, prev_to])[0][0]
     change = (exp["won"] - before) / before
@@ -336,7 +337,7 @@ def test_funnel_page_on_the_demo(demo_db, lang):
     closed, won = sql(f"SELECT count(*), count(*) FILTER (status = 'won') FROM deals "
                       f"WHERE status IN ('won', 'lost') AND {CLOSE} BETWEEN ? AND ?", [start_q, end_q])[0]
     open_ = sql("SELECT count(*) FROM deals WHERE status = 'open' AND (created_on IS NULL OR created_on <= ?)",
-                [date.today()])[0][0]
+                [clock.today()])[0][0]
     assert metric(at, t("funnel.entered", lang=lang)) == fmt.number(closed + open_, lang=lang)
     assert metric(at, t("funnel.won_share", lang=lang)) == fmt.pct(won / (closed + open_), lang=lang)
     stalled = int("".join(ch for ch in metric(at, t("funnel.stalled_deals", lang=lang)) if ch.isdigit()))
@@ -383,7 +384,7 @@ def test_leaderboard_page_on_the_demo(demo_db, lang):
     deals = tables(at)[-1]
     n = sql(f"SELECT count(*) FROM deals WHERE owner_rep_id = ? AND ((status IN ('won', 'lost') AND {CLOSE} "
             f"BETWEEN ? AND ?) OR (status = 'open' AND (created_on IS NULL OR created_on <= ?)))",
-            [second_id, start_q, end_q, date.today()])[0][0]
+            [second_id, start_q, end_q, clock.today()])[0][0]
     assert set(deals[t("columns.owner_rep_id", lang=lang)]) == {second_name} and len(deals) == n
     # per team, ranked on win rate
     at.segmented_control(key="leaderboard_by").set_value("team").run()

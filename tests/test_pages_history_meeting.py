@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from data import clock
 from tests.test_app import (  # noqa: F401  (fixtures: a fresh database, AppTest quirks)
     _OUTSIDE_LANG,
     TIMEOUT,
@@ -89,7 +90,7 @@ def _store():
 
 def expected_change() -> dict:
     """The waterfall between the last two snapshots over this quarter's close dates, in plain SQL."""
-    q_from, q_to = period_for("this_quarter", date.today())
+    q_from, q_to = period_for("this_quarter", clock.today())
     cur = _store().cursor()
     a, b = [r[0] for r in cur.execute("SELECT DISTINCT snapshot_date FROM deal_snapshots ORDER BY 1 DESC LIMIT 2").fetchall()][::-1]
     latest = ("SELECT * FROM deal_snapshots WHERE snapshot_date = $d "
@@ -109,7 +110,7 @@ def expected_change() -> dict:
 
 
 def expected_won_revenue() -> float:
-    q_from, q_to = period_for("this_quarter", date.today())
+    q_from, q_to = period_for("this_quarter", clock.today())
     return float(_store().cursor().execute(
         "SELECT sum(amount) FROM deals WHERE status = 'won' AND coalesce(closed_on, close_date) BETWEEN $f AND $t",
         {"f": q_from, "t": q_to}).fetchone()[0] or 0.0)
@@ -117,7 +118,7 @@ def expected_won_revenue() -> float:
 
 def expected_target() -> float:
     """Company revenue targets overlapping this quarter, prorated by days."""
-    q_from, q_to = period_for("this_quarter", date.today())
+    q_from, q_to = period_for("this_quarter", clock.today())
     return float(_store().cursor().execute(
         "SELECT sum(value * (least(period_end, $t) - greatest(period_start, $f) + 1) / (period_end - period_start + 1)) "
         "FROM targets WHERE scope = 'company' AND measure = 'revenue' AND period_end >= $f AND period_start <= $t",

@@ -13,6 +13,7 @@ import pytest
 
 from streamlit.testing.v1 import AppTest
 
+from data import clock
 from data.demo_load import load_demo
 from tests import test_app
 from data.store import TABLES, ImportWrite, Store
@@ -29,7 +30,7 @@ from ui.views import forecast as fv
 from ui.views import funnel as fu
 from ui.views import quality as qv
 
-TODAY = date.today()
+TODAY = clock.today()
 
 
 # ------------------------------------------------------------------ expected numbers from the rows

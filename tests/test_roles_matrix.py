@@ -23,6 +23,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from data import clock
 from tests.store_builder import build, stages_frame
 from tests.test_auth import configure_sign_in
 from tests.test_app import (  # noqa: F401  (fixtures: AppTest quirks)
@@ -32,7 +33,7 @@ from ui.filters import quarter_start
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
-TODAY = date.today()
+TODAY = clock.today()
 QS = quarter_start(TODAY)
 MID = QS + (TODAY - QS) // 2
 QE = date(QS.year + (QS.month == 10), (QS.month + 2) % 12 + 1, 1) - timedelta(days=1)

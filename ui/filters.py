@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Mapping
 
+from data import clock
+
 PRESETS: tuple[str, ...] = ("this_month", "this_quarter", "this_year", "last_90_days", "all_time", "custom")
 DEFAULT_PRESET = "this_quarter"
 LIST_PARAMS: dict[str, str] = {"team": "teams", "region": "regions", "rep": "reps", "product": "products",
@@ -27,7 +29,7 @@ class Filters:
     reps: tuple[str, ...] = ()          # rep ids
     products: tuple[str, ...] = ()
     segments: tuple[str, ...] = ()      # account sizes
-    as_of: date = field(default_factory=date.today)
+    as_of: date = field(default_factory=clock.today)
 
     @property
     def bounded(self) -> bool:

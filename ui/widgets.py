@@ -4,6 +4,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from data import clock
 from ui import auth, cache, filters
 from ui.i18n import DEFAULT_LANG, LANGUAGES, t
 
@@ -110,25 +111,23 @@ _KEYS = {"period": "f_period", "from": "f_from", "to": "f_to", "team": "f_team",
 
 def _default_preset() -> str:
     """This quarter, unless the data ends long before today (an old export): then all time."""
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     summary = cache.loaded_summary(cache.version(), role_scope())
     last = summary.get("last")
-    if last is not None and last < date.today() - timedelta(days=365):
+    if last is not None and last < clock.today() - timedelta(days=365):
         return "all_time"
     return filters.DEFAULT_PRESET
 
 
 def _init_filters() -> None:
     """Seed the filter widgets once per session from the URL (a shared link reproduces the view)."""
-    from datetime import date
-
     if "f_period" in st.session_state:
         return
     params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
     if "period" not in params:
         params["period"] = [_default_preset()]
-    f = filters.from_params(params, date.today())
+    f = filters.from_params(params, clock.today())
     st.session_state["f_period"] = f.preset
     st.session_state["f_from"] = f.period_from
     st.session_state["f_to"] = f.period_to
@@ -166,14 +165,12 @@ def role_scope() -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 def current_filters() -> "filters.Filters":
     """The filters of this session (what every page computes with), narrowed to the user's role."""
-    from datetime import date
-
     _init_filters()
     user = auth.current_user() or auth.User(None, "none")
     team_lock = user.scope().get("teams")
     rep_lock = _rep_lock(user)
     preset = st.session_state["f_period"]
-    today = date.today()
+    today = clock.today()
     if preset == "custom":
         start, end = st.session_state.get("f_from"), st.session_state.get("f_to")
         if start and end and start > end:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import polars as pl
 
+from data import clock
 from data.ingest import mapping as mp
 from data.ingest import parse as ps
 from data.ingest.problems import ImportProblem, render
@@ -284,7 +285,7 @@ def build(prepared: Prepared, store: Store, *, dayfirst: bool | None = None, as_
     notes = _decode_notes(prepared.raw) + r.notes + extra.pop("notes", [])
     built = Built(good.drop(LINE), rejects, _unique_notes(notes), **extra)
     if prepared.kind == "deals":
-        built.snapshot_date, how = _snapshot_date(prepared, store, good, as_of, today or date.today())
+        built.snapshot_date, how = _snapshot_date(prepared, store, good, as_of, today or clock.today())
         built.notes.append(("snapshot_date", {"date": built.snapshot_date.isoformat(), "source": how}))
     built.rows = _drop_helper_columns(built.rows, prepared.kind)
     return built
