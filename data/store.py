@@ -218,12 +218,24 @@ def _arrow(frame: pl.DataFrame) -> Any:
     return pa.Table.from_arrays([pa.chunked_array(frame.get_column(c)) for c in frame.columns], names=frame.columns)
 
 
+# DuckDB's row group (its default `row_group_size`, which the store never changes)
+ROW_GROUP_ROWS = 122_880
+
+
 def _arrow_once(frame: pl.DataFrame) -> Any:
-    """`_arrow(frame)` as a reader that lets go of each piece once DuckDB has read it.
+    """`_arrow(frame)` as a reader that lets go of each piece once DuckDB has read it, in pieces of
+    whole row groups.
 
     DuckDB keeps every Python object a transaction's statements scanned until the transaction ends: a
     registered frame or table, with all its buffers (about 100 bytes a row of activities), would stay
     for the whole import, every batch of a streamed one included. A reader read to its end holds nothing.
+    An INSERT stores each piece it reads as row groups of its own: pieces cut elsewhere (the CSV
+    reader's, about 158k rows) leave a part-filled row group behind each, which the next checkpoint
+    rewrites into full ones (1M deals: 13 row groups, the checkpoint after the import 0.9-1.3 s). Cut
+    at whole row groups (a row group's rows copied together, one at a time), the table is stored as the
+    checkpoint keeps it (9 row groups, 0.01 s; the deals import 5.5 -> 4.7 s). The copies come from the
+    system allocator, which hands them back: pyarrow's default pool (mimalloc) kept them, +90 MB at the
+    import's peak.
     For one scan only (register it anew for each statement)."""
     table = _arrow(frame)
     if not isinstance(table, pa.Table):        # an object DuckDB scans as it is (tests' old route)
@@ -231,9 +243,22 @@ def _arrow_once(frame: pl.DataFrame) -> Any:
     schema, batches = table.schema, table.to_batches()
     del table
 
+    def whole(rows: Any) -> list[Any]:        # the rows as one piece, copied by the system allocator
+        return rows.combine_chunks(memory_pool=pa.system_memory_pool()).to_batches()
+
     def pieces() -> Iterator[Any]:
+        held: list[Any] = []     # the pieces read but not passed on yet: fewer rows than a row group
+        rows = 0
         while batches:
-            yield batches.pop(0)
+            held.append(batches.pop(0))
+            rows += held[-1].num_rows
+            while rows >= ROW_GROUP_ROWS:
+                joined = pa.Table.from_batches(held, schema)
+                yield from whole(joined.slice(0, ROW_GROUP_ROWS))
+                held, rows = joined.slice(ROW_GROUP_ROWS).to_batches(), rows - ROW_GROUP_ROWS
+                del joined
+        if held:
+            yield from whole(pa.Table.from_batches(held, schema))
 
     return pa.RecordBatchReader.from_batches(schema, pieces())
 

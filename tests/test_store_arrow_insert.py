@@ -100,3 +100,47 @@ def test_text_goes_over_as_string_views():
     assert pa.types.is_string_view(table.schema.field("t").type)
     assert pa.types.is_string_view(table.schema.field("none").type)
     assert pl.from_arrow(table).equals(frame)
+
+
+def _chunked(sizes: list[int]) -> pl.DataFrame:
+    """A frame of sum(sizes) rows held in chunks of those sizes (as a streamed CSV read hands them over)."""
+    parts, start = [], 0
+    for n in sizes:
+        parts.append(pl.DataFrame({"deal_id": [f"D{i:07d}" for i in range(start, start + n)],
+                                   "amount": [float(i) for i in range(start, start + n)], "status": "open"}))
+        start += n
+    frame = pl.concat(parts, rechunk=False)
+    assert frame.n_chunks() == len(sizes)
+    return frame
+
+
+RG = store_module.ROW_GROUP_ROWS
+
+
+@pytest.mark.parametrize("sizes", [[158_580, 158_580, 7], [RG], [RG, RG], [1, RG - 1, 5], [3, 4], [], [RG + 1, 2 * RG + 3]])
+def test_rows_go_over_in_whole_row_groups_in_order(sizes):
+    frame = _chunked(sizes) if sizes else _chunked([0])
+    reader = store_module._arrow_once(frame)
+    pieces = list(reader)
+    lengths = [p.num_rows for p in pieces]
+    # every piece but the last is one whole row group; the rows are the frame's, in its order
+    assert all(n == RG for n in lengths[:-1]) and (not lengths or 0 < lengths[-1] <= RG or frame.height == 0)
+    assert sum(lengths) == frame.height
+    back = pl.from_arrow(pa.Table.from_batches(pieces, reader.schema)) if pieces else frame.clear()
+    assert back.equals(frame)
+
+
+def test_an_insert_leaves_only_full_row_groups(tmp_path):
+    """Rows arriving in the CSV reader's pieces (not row-group sized) are stored as full row groups, so
+    the checkpoint after an import has none to rewrite."""
+    store = Store(tmp_path / "rg.duckdb")
+    try:
+        frame = _chunked([158_580, 158_580, 12_345])
+        cur = store.cursor()
+        assert store._insert_if_all_new(cur, "deals", frame, batch_id=1, known_new=True, before=None)
+        groups = cur.execute("SELECT row_group_id, max(count) FROM pragma_storage_info('deals') "
+                             "WHERE column_name = 'deal_id' GROUP BY 1 ORDER BY 1").fetchall()
+        assert [n for _, n in groups] == [RG, RG, 329_505 - 2 * RG]
+        assert cur.execute("SELECT count(*), sum(amount) FROM deals").fetchone() == (329_505, float(sum(range(329_505))))
+    finally:
+        store.close()
