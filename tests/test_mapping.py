@@ -799,3 +799,15 @@ def test_header_key_ignores_order(headers: list[str], rnd: random.Random) -> Non
     shuffled = headers[:]
     rnd.shuffle(shuffled)
     assert mp.header_key(headers) == mp.header_key(shuffled)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(WON_WORDS + LOST_WORDS + ["Prospecting", "方案报价", "", " Closed Won "]),
+                          st.text(max_size=12)), max_size=40))
+def test_stage_statuses_equal_classifying_each_row(names: list[str | None]) -> None:
+    """The import classifies each distinct stage name once: the same status per row as classifying each
+    row (null stays null: the status then comes from the status column or the won/lost dates)."""
+    from data.ingest.pipeline import stage_statuses
+
+    got = stage_statuses(pl.Series("stage", names, dtype=pl.String)).to_list()
+    assert got == [None if n is None else mp.classify_stage(n) for n in names]

@@ -484,9 +484,16 @@ def _build_deals(r: _Rows, store: Store) -> tuple[pl.DataFrame, dict[str, Any]]:
     return rows, {"new_reps": new_reps, "new_accounts": new_accounts, "stages": stages_df, "notes": notes}
 
 
+def stage_statuses(stage: pl.Series) -> pl.Series:
+    """`mapping.classify_stage` of each stage name (null for null), each distinct name classified once:
+    a million deals hold a few dozen names (row by row: 0.43 s at 1M deals)."""
+    names = stage.drop_nulls().unique().to_list()
+    return stage.replace_strict({n: mp.classify_stage(n) for n in names}, default=None, return_dtype=pl.String)
+
+
 def _deal_status(r: _Rows, stage: pl.Series) -> pl.Series:
     status = r.value("status", ps.parse_status, pl.String) if r.has("status") else _const(None, r.n, pl.String)
-    from_stage = stage.map_elements(mp.classify_stage, return_dtype=pl.String) if stage.null_count() < len(stage) else None
+    from_stage = stage_statuses(stage) if stage.null_count() < len(stage) else None
     won = r.source("won_on")
     lost = r.source("lost_on")
     parts = [status]
