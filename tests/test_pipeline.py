@@ -269,3 +269,31 @@ def test_xlsx_formatted_report_with_title_block(store, tmp_path):
     res = import_file(store, path)
     assert (res.kind, res.inserted, res.snapshot_date) == ("deals", 2, date(2024, 6, 30))
     assert store.frame("deals").sort("deal_id")["close_date"].to_list() == [date(2024, 6, 1), date(2024, 7, 15)]
+
+
+def test_the_file_hash_is_taken_beside_the_read(tmp_path, monkeypatch):
+    """`prepare` hashes the file while it reads it: the same SHA-256 from a path and from an upload's
+    bytes; an unreadable file raises the hash's OSError, as when the hash came first; a file the reader
+    refuses raises the reader's problem."""
+    import hashlib
+
+    from data.ingest import pipeline as pipeline_module
+
+    data = ("Deal ID,Deal Name,Owner,Amount,Stage,Close Date\n" + "".join(
+        f"D{i},Deal {i},R1,{i * 10},Prospecting,2025-03-0{i % 9 + 1}\n" for i in range(50))).encode()
+    path = tmp_path / "deals.csv"
+    path.write_bytes(data)
+    want = hashlib.sha256(data).hexdigest()
+    assert prepare(path).sha256 == want
+    assert prepare(data, "deals.csv").sha256 == want
+
+    def unreadable(_path):
+        raise PermissionError("no read permission")
+    monkeypatch.setattr(pipeline_module, "_file_sha256", unreadable)
+    with pytest.raises(PermissionError):
+        prepare(path)
+    monkeypatch.undo()
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(ImportProblem):
+        prepare(empty)
