@@ -849,3 +849,34 @@ def test_one_million_rows_read_fast(tmp_path: Path) -> None:
     assert table.frame["account"][0] == 'Müller, "Hans"'
     assert table.frame[LINE_COLUMN][-1] == count + 1
     assert elapsed < 15
+
+
+def test_xlsx_dates_and_times_read_as_excel_shows_them(tmp_path: Path) -> None:
+    """A date cell without a time reads as its day, a time cell as its time (not 1899-12-30 ...), a
+    datetime as both; text cells are left alone; the patterns are sought in every column that has one,
+    down to the last row; a sheet of blank cells (spaces included) is no data."""
+    def build(book: xlsxwriter.Workbook) -> None:
+        blank = book.add_worksheet("Blank")
+        blank.write_string(0, 0, "  ")
+        blank.write_string(200, 3, " ")
+        sheet = book.add_worksheet("Deals")
+        day, moment, clock = (book.add_format({"num_format": f}) for f in ("yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss", "hh:mm:ss"))
+        sheet.write_row(0, 0, ["deal", "close", "logged", "call at", "note"])
+        for i in range(1, 301):
+            sheet.write_string(i, 0, f"D{i}")
+            sheet.write_string(i, 4, "kept 00:00:00 text" if i % 2 else "1899-12-30 is a date")
+        sheet.write_datetime(1, 1, dt.datetime(2024, 3, 5), day)
+        sheet.write_datetime(300, 1, dt.datetime(2024, 3, 6), day)              # the last row too
+        sheet.write_datetime(1, 2, dt.datetime(2024, 3, 5, 14, 30, 15), moment)
+        sheet.write_datetime(300, 2, dt.datetime(2024, 3, 7), moment)           # a datetime at midnight: its day
+        sheet.write_datetime(300, 3, dt.time(9, 5, 7), clock)
+        sheet.write_datetime(150, 3, dt.datetime(1899, 12, 31, 23, 59, 58), clock)
+
+    table = read_table(workbook(tmp_path, "dates.xlsx", build))
+    assert table.sheet == "Deals"
+    rows = cells(table)
+    assert len(rows) == 300
+    assert rows[0][1:3] == ["2024-03-05", "2024-03-05 14:30:15"]
+    assert rows[-1][1:4] == ["2024-03-06", "2024-03-07", "09:05:07"]
+    assert rows[149][3] == "23:59:58"
+    assert {r[4] for r in rows} == {"kept 00:00:00 text", "1899-12-30 is a date"}

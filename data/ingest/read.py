@@ -1233,18 +1233,28 @@ def _sheet_frame(
         return None
     frame = sheet.to_polars()
     frame.columns = _column_names(frame.width)
-    frame = frame.with_columns(
-        [
-            pl.col(column)
-            .cast(pl.String)
-            .str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "${1}")
-            .str.replace(r"^1899-12-3[01] (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$", "${1}")
-            for column in frame.columns
-        ]
-    )
-    if frame.select(pl.all_horizontal([_blank_cell(c) for c in frame.columns])).to_series().all():
+    frame = frame.with_columns([pl.col(column).cast(pl.String) for column in frame.columns])
+    # a date cell's midnight and a time cell's 1899-12-30/31 go (as Excel shows them); the patterns are
+    # sought only in the columns that hold a cell they may match (a cheap literal test: 100k deals, 16
+    # columns: 0.39 -> 0.1 s)
+    midnight = [c for c in frame.columns if frame.select(pl.col(c).str.ends_with(" 00:00:00").any()).item()]
+    times = [c for c in frame.columns if frame.select(pl.col(c).str.starts_with("1899-12-3").any()).item()]
+    if midnight:
+        frame = frame.with_columns(pl.col(c).str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "${1}") for c in midnight)
+    if times:
+        frame = frame.with_columns(pl.col(c).str.replace(r"^1899-12-3[01] (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$", "${1}")
+                                   for c in times)
+    if _all_blank_cells(frame):
         return None
     return frame
+
+
+def _all_blank_cells(frame: pl.DataFrame) -> bool:
+    """True when every cell is null or whitespace (the first rows settle it for almost every sheet)."""
+    for part in (frame.head(_HEADER_SCAN * 4), frame):
+        if not part.select(pl.all_horizontal([_blank_cell(c) for c in part.columns])).to_series().all():
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------- rows and columns
