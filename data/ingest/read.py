@@ -1235,8 +1235,8 @@ def _sheet_frame(
     frame.columns = _column_names(frame.width)
     frame = frame.with_columns([pl.col(column).cast(pl.String) for column in frame.columns])
     # a date cell's midnight and a time cell's 1899-12-30/31 go (as Excel shows them); the patterns are
-    # sought only in the columns that hold a cell they may match (a cheap literal test: 100k deals, 16
-    # columns: 0.39 -> 0.1 s)
+    # sought only in the columns holding a cell they may match (a literal test first: of 100k deals' 16
+    # columns, two; the xlsx import 1.72-1.81 -> 1.68-1.70 s with the blank test below)
     midnight = [c for c in frame.columns if frame.select(pl.col(c).str.ends_with(" 00:00:00").any()).item()]
     times = [c for c in frame.columns if frame.select(pl.col(c).str.starts_with("1899-12-3").any()).item()]
     if midnight:
