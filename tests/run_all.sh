@@ -5,8 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-# one 'today' for every step, even when the run crosses midnight (data/clock.py; conftest.py pins it too)
-export SALESCOPE_TODAY="${SALESCOPE_TODAY:-$("$PY" -c 'import datetime; print(datetime.date.today())')}"
 "$PY" -m pytest -q -n 2 -m "not browser"
 for f in $(grep -l "pytest.mark.browser" tests/test_*.py); do
   # a browser file gets one more try when its Chromium driver dies under load (seen on a busy CI box)

@@ -236,6 +236,14 @@ def test_no_raw_html_components():
     assert not bad, bad
 
 
+def test_one_clock():
+    """Every 'today' of the product comes from data/clock.py (`$SALESCOPE_TODAY` pins it); import
+    timestamps may read the wall clock."""
+    bad = [rel(p) for p in source_files() if rel(p) != "data/clock.py"
+           and re.search(r"\b(date|datetime)\.today\(", p.read_text(encoding="utf-8"))]
+    assert not bad, bad
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "pages").glob("*.py")), ids=rel)
 def test_page_files_are_short(path):
     lines = len(path.read_text(encoding="utf-8").splitlines())

@@ -860,7 +860,7 @@ def test_xlsx_dates_and_times_read_as_excel_shows_them(tmp_path: Path) -> None:
         blank.write_string(0, 0, "  ")
         blank.write_string(200, 3, " ")
         sheet = book.add_worksheet("Deals")
-        day, moment, clock = (book.add_format({"num_format": f}) for f in ("yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss", "hh:mm:ss"))
+        day, moment, hours = (book.add_format({"num_format": f}) for f in ("yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss", "hh:mm:ss"))
         sheet.write_row(0, 0, ["deal", "close", "logged", "call at", "note"])
         for i in range(1, 301):
             sheet.write_string(i, 0, f"D{i}")
@@ -869,8 +869,8 @@ def test_xlsx_dates_and_times_read_as_excel_shows_them(tmp_path: Path) -> None:
         sheet.write_datetime(300, 1, dt.datetime(2024, 3, 6), day)              # the last row too
         sheet.write_datetime(1, 2, dt.datetime(2024, 3, 5, 14, 30, 15), moment)
         sheet.write_datetime(300, 2, dt.datetime(2024, 3, 7), moment)           # a datetime at midnight: its day
-        sheet.write_datetime(300, 3, dt.time(9, 5, 7), clock)
-        sheet.write_datetime(150, 3, dt.datetime(1899, 12, 31, 23, 59, 58), clock)
+        sheet.write_datetime(300, 3, dt.time(9, 5, 7), hours)
+        sheet.write_datetime(150, 3, dt.datetime(1899, 12, 31, 23, 59, 58), hours)
 
     table = read_table(workbook(tmp_path, "dates.xlsx", build))
     assert table.sheet == "Deals"

@@ -1237,8 +1237,9 @@ def _sheet_frame(
     # a date cell's midnight and a time cell's 1899-12-30/31 go (as Excel shows them); the patterns are
     # sought only in the columns holding a cell they may match (a literal test first: of 100k deals' 16
     # columns, two; the xlsx import 1.72-1.81 -> 1.68-1.70 s with the blank test below)
-    midnight = [c for c in frame.columns if frame.select(pl.col(c).str.ends_with(" 00:00:00").any()).item()]
-    times = [c for c in frame.columns if frame.select(pl.col(c).str.starts_with("1899-12-3").any()).item()]
+    seen = frame.select([pl.col(c).str.ends_with(" 00:00:00").any().alias(f"m{c}") for c in frame.columns]
+                        + [pl.col(c).str.starts_with("1899-12-3").any().alias(f"t{c}") for c in frame.columns]).row(0, named=True)
+    midnight, times = [c for c in frame.columns if seen[f"m{c}"]], [c for c in frame.columns if seen[f"t{c}"]]
     if midnight:
         frame = frame.with_columns(pl.col(c).str.replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", "${1}") for c in midnight)
     if times:
