@@ -80,8 +80,8 @@ def app_db(tmp_path, monkeypatch):
 
 def test_the_apps_store_runs_under_the_memory_limit(app_db):
     got = cache.store().connection_settings()
-    assert connection.DB_MEMORY_LIMIT == "384MB"
-    assert mib(got["memory_limit"]) == pytest.approx(384e6 / 2**20, abs=0.1)
+    assert connection.DB_MEMORY_LIMIT == "320MB"
+    assert mib(got["memory_limit"]) == pytest.approx(320e6 / 2**20, abs=0.1)
     assert got["allocator_background_threads"] == "true"
     assert got["temp_directory"] == str(app_db) + ".tmp"     # beyond the limit DuckDB spills beside the file
     assert cache.store().path == app_db
@@ -96,10 +96,10 @@ def test_the_apps_limit_and_threads_come_from_the_environment(app_db, monkeypatc
 
 
 def test_db_settings_defaults_and_overrides():
-    assert connection.db_settings({}) == {"memory_limit": "384MB", "threads": None, "allocator_background_threads": True}
+    assert connection.db_settings({}) == {"memory_limit": "320MB", "threads": None, "allocator_background_threads": True}
     assert connection.db_settings({"SALESCOPE_DB_MEMORY": " 2GB ", "SALESCOPE_DB_THREADS": "3"}) == {
         "memory_limit": "2GB", "threads": 3, "allocator_background_threads": True}
-    assert connection.db_settings({"SALESCOPE_DB_MEMORY": "", "SALESCOPE_DB_THREADS": " "})["memory_limit"] == "384MB"
+    assert connection.db_settings({"SALESCOPE_DB_MEMORY": "", "SALESCOPE_DB_THREADS": " "})["memory_limit"] == "320MB"
     for bad in ("two", "0", "-1", "1.5"):
         with pytest.raises(ValueError, match="SALESCOPE_DB_THREADS"):
             connection.db_settings({"SALESCOPE_DB_THREADS": bad})

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from data.connection import db_settings
+
 ROOT = Path(__file__).resolve().parents[1]
 PREFIXES = ("import_", "view_", "page_", "start_")
 KEYS = ("op", "salescope_s", "floor_s", "pandas_s", "peak_rss_mb")
@@ -67,6 +69,17 @@ def test_every_op_is_compared_with_its_reference(bench_run):
                                                             "forecast", "history"):
             assert r["floor_s"] and r["pandas_s"] and r["agree"] is True, (op, r.get("floor_differences"),
                                                                            r.get("pandas_differences"))
+    # the views run under the app's DuckDB limit, their floor and peer under DuckDB's default (README, Memory)
+    import duckdb
+
+    def limit(**config) -> str:
+        with duckdb.connect(config=config) as con:
+            return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    app_limit, default = limit(memory_limit=db_settings()["memory_limit"]), limit()
+    assert app_limit != default
+    for op, r in by_op.items():
+        if op.startswith("view_") and r.get("floor_s"):
+            assert r["duckdb_memory_limit"] == {"salescope": app_limit, "reference": default}, op
     assert by_op["page_rerun_cached"]["floor_s"] == by_op["page_rerun_trivial"]["salescope_s"]
     if by_op["start_app"].get("salescope_s") is not None:
         assert by_op["start_app"]["floor_s"] == by_op["start_trivial"]["salescope_s"]
