@@ -20,17 +20,20 @@ from ui.i18n import problem_text, t  # noqa: E402
 HERE = Path(__file__).resolve().parent
 PAGES_DIR = HERE / "pages"
 
-# (file stem, label key, icon, default page?) — the URL path of each page is its file name.
-PAGES: list[tuple[str, str, str, bool]] = [
-    ("overview", "nav.overview", ":material/dashboard:", True),
-    ("funnel", "nav.funnel", ":material/filter_alt:", False),
-    ("leaderboard", "nav.leaderboard", ":material/leaderboard:", False),
-    ("customers", "nav.customers", ":material/groups:", False),
-    ("forecast", "nav.forecast", ":material/trending_up:", False),
-    ("history", "nav.history", ":material/history:", False),
-    ("meeting", "nav.meeting", ":material/co_present:", False),
-    ("data", "nav.data", ":material/upload_file:", False),
+# (file stem, label key, icon) — the URL path of each page is its file name; the first is where the
+# app's root URL leads (Streamlit serves its default page at the root only: `/overview` would be "Page
+# not found", so the default is a hidden page that switches to it, the URL's filters and language kept)
+PAGES: list[tuple[str, str, str]] = [
+    ("overview", "nav.overview", ":material/dashboard:"),
+    ("funnel", "nav.funnel", ":material/filter_alt:"),
+    ("leaderboard", "nav.leaderboard", ":material/leaderboard:"),
+    ("customers", "nav.customers", ":material/groups:"),
+    ("forecast", "nav.forecast", ":material/trending_up:"),
+    ("history", "nav.history", ":material/history:"),
+    ("meeting", "nav.meeting", ":material/co_present:"),
+    ("data", "nav.data", ":material/upload_file:"),
 ]
+ROOT_PAGE = "home"   # the hidden default page's own URL path
 
 present = st.query_params.get("present") == "1"          # meeting mode for the room
 st.set_page_config(page_title="Salescope", page_icon=":material/insights:", layout="wide",
@@ -51,13 +54,13 @@ except Exception as exc:  # never a traceback on screen: log it and say so in th
     st.error(problem_text(code, getattr(exc, "params", {})) if code else t("app.error"), icon=":material/error:")
     st.stop()
 
-pages = [
-    st.Page(str(PAGES_DIR / f"{stem}.py"), title=t(label), icon=icon, url_path=stem, default=default)
-    for stem, label, icon, default in PAGES
-]
-nav = st.navigation(pages, position="hidden" if present else "sidebar")
+pages = [st.Page(str(PAGES_DIR / f"{stem}.py"), title=t(label), icon=icon, url_path=stem) for stem, label, icon in PAGES]
+root = st.Page(lambda: None, title=t(PAGES[0][1]), url_path=ROOT_PAGE, default=True, visibility="hidden")
+nav = st.navigation([root, *pages], position="hidden" if present else "sidebar")
 if present and nav.url_path != "meeting":
     st.switch_page(next(p for p in pages if p.url_path == "meeting"), query_params=dict(st.query_params))
+if nav.url_path in ("", ROOT_PAGE):
+    st.switch_page(pages[0], query_params=dict(st.query_params))
 st.sidebar.caption(t("app.tagline"))
 widgets.language_switch()
 widgets.presenter_switch()
