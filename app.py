@@ -33,7 +33,6 @@ PAGES: list[tuple[str, str, str]] = [
     ("meeting", "nav.meeting", ":material/co_present:"),
     ("data", "nav.data", ":material/upload_file:"),
 ]
-ROOT_PAGE = "home"   # the hidden default page's own URL path
 
 present = st.query_params.get("present") == "1"          # meeting mode for the room
 st.set_page_config(page_title="Salescope", page_icon=":material/insights:", layout="wide",
@@ -55,11 +54,11 @@ except Exception as exc:  # never a traceback on screen: log it and say so in th
     st.stop()
 
 pages = [st.Page(str(PAGES_DIR / f"{stem}.py"), title=t(label), icon=icon, url_path=stem) for stem, label, icon in PAGES]
-root = st.Page(lambda: None, title=t(PAGES[0][1]), url_path=ROOT_PAGE, default=True, visibility="hidden")
+root = st.Page(lambda: None, title=t(PAGES[0][1]), url_path="home", default=True, visibility="hidden")
 nav = st.navigation([root, *pages], position="hidden" if present else "sidebar")
 if present and nav.url_path != "meeting":
     st.switch_page(next(p for p in pages if p.url_path == "meeting"), query_params=dict(st.query_params))
-if nav.url_path in ("", ROOT_PAGE):
+if nav.url_path == "":                                   # the root URL: the default page's path
     st.switch_page(pages[0], query_params=dict(st.query_params))
 st.sidebar.caption(t("app.tagline"))
 widgets.language_switch()

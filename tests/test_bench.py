@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from data.connection import db_settings
@@ -70,8 +71,6 @@ def test_every_op_is_compared_with_its_reference(bench_run):
             assert r["floor_s"] and r["pandas_s"] and r["agree"] is True, (op, r.get("floor_differences"),
                                                                            r.get("pandas_differences"))
     # the views run under the app's DuckDB limit, their floor and peer under DuckDB's default (README, Memory)
-    import duckdb
-
     def limit(**config) -> str:
         with duckdb.connect(config=config) as con:
             return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]

@@ -756,11 +756,10 @@ def check_disk(store: Store, n_bytes: int) -> None:
 
 
 def commit(store: Store, prepared: Prepared, built: Built, *, save_mapping: bool = True,
-           is_demo: bool = False, replace_demo: bool = False, n_bytes: int | None = None) -> ImportResult:
+           is_demo: bool = False, replace_demo: bool = False) -> ImportResult:
     """Write a built file in one transaction and report what happened to every row; `replace_demo`:
-    the demo company is removed in that same transaction, when rows are stored. `n_bytes`: the size
-    of the rows read, for the disk check (default: the raw frame's, when `release_rows` left it)."""
-    check_disk(store, prepared.raw.frame.estimated_size() if n_bytes is None else n_bytes)
+    the demo company is removed in that same transaction, when rows are stored."""
+    check_disk(store, prepared.raw.size_bytes)
     stored_possible = built.rows.height
     if stored_possible == 0 and built.rejects.height > 0:
         raise ImportProblem("nothing_imported", rejected=built.rejects.height)
@@ -829,19 +828,19 @@ def build_and_commit(store: Store, prepared: Prepared, *, dayfirst: bool | None 
     demo = store.has_demo()
     built = build(prepared, _WithoutDemo(store) if demo else store, dayfirst=dayfirst, as_of=as_of,  # type: ignore[arg-type]
                   today=today)
-    n_bytes = prepared.raw.frame.estimated_size()
     release_rows(prepared)
     if before_write is not None:
         before_write()
-    return commit(store, prepared, built, replace_demo=demo, n_bytes=n_bytes)
+    return commit(store, prepared, built, replace_demo=demo)
 
 
 def release_rows(prepared: Prepared) -> None:
     """Let go of the rows of a file read (`prepared.raw.frame`, kept empty with its columns) once they
-    are built, keeping what they counted (`rows_read`): at 1M deals the write holds 100-220 MB less
-    while DuckDB works beside it. Other references to the same frame keep it alive."""
+    are built, keeping what they counted (`rows_read`, `size_bytes`): at 1M deals the write holds
+    100-220 MB less while DuckDB works beside it. Other references to the same frame keep it alive."""
     raw = prepared.raw
-    prepared.raw = replace(raw, frame=raw.frame.clear(), kept_rows=raw.rows_read - len(raw.skipped))
+    prepared.raw = replace(raw, frame=raw.frame.clear(), kept_rows=raw.rows_read - len(raw.skipped),
+                           kept_bytes=raw.size_bytes)
 
 
 # ---------------------------------------------------------------------------------------------- streamed
@@ -1096,7 +1095,7 @@ class _Streamed:
             raise ImportProblem("missing_required", kind=prepared.kind, missing=", ".join(prepared.missing),
                                 found=", ".join(prepared.raw.headers))
         built = build(prepared, self.lookups, dayfirst=self.dayfirst)
-        check_disk(self.store, prepared.raw.frame.estimated_size())
+        check_disk(self.store, prepared.raw.size_bytes)
         if built.rows.height == 0 and built.rejects.height > 0:
             raise ImportProblem("nothing_imported", rejected=built.rejects.height)
         w = self.write

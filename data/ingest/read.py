@@ -145,12 +145,18 @@ class RawTable:
     sheets: list[str]
     decode_errors: int = 0  # invalid UTF-8 sequences replaced by U+FFFD (lossy UTF-8 only)
     kept_rows: int | None = None  # a streamed file (`CsvStream`): its kept rows, which `frame` does not hold
+    kept_bytes: int | None = None  # rows let go once built (`pipeline.release_rows`): their size as read
 
     @property
     def rows_read(self) -> int:
         """Data rows after the header: rows kept plus rows skipped."""
         kept = self.frame.height if self.kept_rows is None else self.kept_rows
         return kept + len(self.skipped)
+
+    @property
+    def size_bytes(self) -> int:
+        """The estimated size of the kept rows as read (the disk check's measure), let go or not."""
+        return self.frame.estimated_size() if self.kept_bytes is None else self.kept_bytes
 
 
 @dataclass
